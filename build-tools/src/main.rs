@@ -1,0 +1,107 @@
+//! `cargo xtask`: the spec pipeline's commands. Run `cargo xtask help` for the list.
+
+use std::process::ExitCode;
+
+use build_tools::{Result, derive_spec, diff, parse_yaml, paths, render, workspace_root};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  spec              rewrite spec/invitations.yaml from spec/upstream/openapi.yaml and
+                    spec/overlay.yaml, and the generated-code snapshot from it
+  check             fail (exit 1) when spec/invitations.yaml or the snapshot is stale
+  codegen           print the generated Rust code to stdout
+  diff OLD NEW      summarise the API difference between two specs (exit 1 when different)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args.as_slice() {
+        ["spec"] => spec(),
+        ["check"] => check(),
+        ["codegen"] => codegen(),
+        ["diff", old, new] => diff_files(old, new),
+        ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprint!("{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    };
+    outcome.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn read(relative: &str) -> Result<String> {
+    let path = workspace_root().join(relative);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+fn write(relative: &str, contents: &str) -> Result<()> {
+    let path = workspace_root().join(relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+/// What `spec/invitations.yaml` and the snapshot should contain now.
+fn expected() -> Result<(String, String)> {
+    let derived = derive_spec(&read(paths::UPSTREAM)?, &read(paths::OVERLAY)?)?;
+    let code = render(&derived)?;
+    Ok((derived, code))
+}
+
+fn spec() -> Result<ExitCode> {
+    let (derived, code) = expected()?;
+    write(paths::DERIVED, &derived)?;
+    write(paths::SNAPSHOT, &code)?;
+    eprintln!("wrote {} and {}", paths::DERIVED, paths::SNAPSHOT);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check() -> Result<ExitCode> {
+    let (derived, code) = expected()?;
+    let mut stale = Vec::new();
+    for (file, want) in [(paths::DERIVED, &derived), (paths::SNAPSHOT, &code)] {
+        if read(file).ok().as_ref() != Some(want) {
+            stale.push(file);
+        }
+    }
+    if stale.is_empty() {
+        eprintln!("{} and {} are current", paths::DERIVED, paths::SNAPSHOT);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "stale: {}; run `cargo xtask spec` and commit the result",
+        stale.join(", ")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn codegen() -> Result<ExitCode> {
+    print!("{}", render(&read(paths::DERIVED)?)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff_files(old: &str, new: &str) -> Result<ExitCode> {
+    let load = |p: &str| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
+        parse_yaml(&text).map_err(|e| format!("{p}: {e}").into())
+    };
+    let changes = diff::diff(&load(old)?, &load(new)?);
+    if changes.is_empty() {
+        println!("no API difference");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for change in &changes {
+        println!("{change}");
+    }
+    Ok(ExitCode::FAILURE)
+}
