@@ -1,5 +1,125 @@
-//! Invite people into Phase Two organizations.
+//! Invite people into [Phase Two](https://phasetwo.io) organizations (Keycloak with the
+//! Phase Two organizations extension) from Rust.
 //!
-//! The generated client is available as [`raw`].
+//! # Connecting
+//!
+//! A [`Client`] needs the Keycloak server URL and a way to get tokens: a bearer token, a
+//! [`TokenProvider`] you refresh yourself, or client credentials, for which the client asks
+//! Keycloak's token endpoint and renews the token before it expires.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), phasetwo_invitations::Error> {
+//! use phasetwo_invitations::Client;
+//!
+//! let client = Client::builder()
+//!     .base_url("https://keycloak.example.com")     // `/realms` is appended
+//!     .client_credentials("master", "invitations-service", "s3cr3t")
+//!     .build()?;
+//! // Or from PHASETWO_URL and PHASETWO_TOKEN / PHASETWO_CLIENT_ID + PHASETWO_CLIENT_SECRET:
+//! let client = Client::from_env()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Inviting
+//!
+//! Everything about one organization goes through a handle, which is cheap to clone and can
+//! be moved into tasks. The server answers a create with the new id in `Location`:
+//!
+//! ```no_run
+//! # async fn demo(client: phasetwo_invitations::Client) -> Result<(), phasetwo_invitations::Error> {
+//! let org = client.invitations("acme", "3f2a9c");
+//! let created = org
+//!     .create("Alice@Example.com")          // stored as alice@example.com
+//!     .roles(["member"])
+//!     .send_email(true)
+//!     .redirect_uri("https://app.example.com/welcome")
+//!     .send()
+//!     .await?;
+//! println!("invited {} as {}", created.email(), created.id());
+//! # Ok(()) }
+//! ```
+//!
+//! Input the server would refuse or choke on (an empty email, an over-long role, a relative
+//! redirect URI, an id of `..`) fails with [`ErrorKind::InvalidInput`] before anything is sent.
+//!
+//! # Errors
+//!
+//! Every operation returns [`Error`]; [`Error::kind`] says what happened in the server's
+//! terms, including the two meanings of a 409:
+//!
+//! ```no_run
+//! # async fn demo(org: phasetwo_invitations::OrgInvitations) -> Result<(), phasetwo_invitations::Error> {
+//! use phasetwo_invitations::ErrorKind;
+//!
+//! match org.create("bob@example.com").send().await {
+//!     Ok(created) => println!("invited: {}", created.id()),
+//!     Err(e) if e.kind() == ErrorKind::AlreadyInvited => println!("already invited"),
+//!     Err(e) if e.kind() == ErrorKind::AlreadyMember => println!("already a member"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Reading
+//!
+//! ```no_run
+//! # async fn demo(org: phasetwo_invitations::OrgInvitations) -> Result<(), phasetwo_invitations::Error> {
+//! use futures::TryStreamExt;
+//!
+//! let n = org.count().await?;                                   // builders can be awaited
+//! let first_page = org.list().page_size(10).page().await?;     // exactly one request
+//! let everyone: Vec<_> = org.list().search("example.com").stream().try_collect().await?;
+//! let bob = org.find_by_email("bob@example.com").await?;
+//! if let Some(invitation) = org.get("8c1e…").await? {
+//!     org.resend(&invitation.id).await?;
+//!     org.delete(&invitation.id).await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! `stream()` and `pages()` request one page at a time as they are read, skip invitations
+//! already seen (the server's offset paging can repeat them), and fail with
+//! [`ErrorKind::RepeatedPage`] rather than loop forever on a server that ignores offsets.
+//!
+//! # The invitee's side
+//!
+//! With the invited user's own token:
+//!
+//! ```no_run
+//! # async fn demo(client: phasetwo_invitations::Client) -> Result<(), phasetwo_invitations::Error> {
+//! let mine = client.my_invitations("acme");
+//! for invitation in mine.list().send().await? {
+//!     mine.accept(&invitation.id).send().await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # The generated client
+//!
+//! [`raw`] is the client generated from the OpenAPI spec; [`Client::raw`] gives one with the
+//! same server and authentication.
+
+mod auth;
+mod client;
+mod error;
+mod list;
+mod me;
+mod org;
+mod response;
+mod validate;
 
 pub use phasetwo_invitations_client as raw;
+
+pub use auth::{BoxError, BoxFuture, TokenProvider};
+pub use client::{Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL};
+pub use error::{Error, ErrorKind};
+pub use list::{DEFAULT_PAGE_SIZE, ListInvitations};
+pub use me::{ListMyInvitations, MyInvitations, Respond};
+pub use org::{
+    CountInvitations, CreateInvitation, Created, DeleteInvitation, GetInvitation, OrgInvitations,
+    ResendInvitation,
+};
+
+/// An invitation as the server describes it. Only `id` and `email` are always present;
+/// `created_at` is `yyyy-MM-ddTHH:mmZ` (UTC, minutes), not RFC 3339.
+pub type Invitation = raw::types::InvitationRepresentation;

@@ -1,0 +1,587 @@
+//! The client, its configuration, and the one path every call takes.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::auth::{ClientCredentials, TokenProvider, TokenSource};
+use crate::error::{Error, ErrorKind};
+use crate::raw;
+use crate::raw::types::ErrorRepresentation;
+use crate::response::{ResponseHead, from_raw};
+use crate::{MyInvitations, OrgInvitations};
+
+/// The server the spec names when no other is given.
+pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";
+/// Realm whose token endpoint serves client credentials unless told otherwise.
+pub const DEFAULT_AUTH_REALM: &str = "master";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// A Phase Two client: cheap to clone (one `Arc`), safe to share between tasks.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), phasetwo_invitations::Error> {
+/// use phasetwo_invitations::Client;
+///
+/// let client = Client::builder()
+///     .base_url("https://keycloak.example.com/auth")
+///     .client_credentials("master", "invitations-service", "s3cr3t")
+///     .build()?;
+/// let org = client.invitations("acme", "3f2a9c");
+/// println!("{} pending invitations", org.count().send().await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raw: raw::Client,
+    tokens: TokenSource,
+    server: Url,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.inner.server.as_str())
+            .field("auth", &self.inner.tokens)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts the configuration of a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment:
+    ///
+    /// - `PHASETWO_URL`: the Keycloak server URL (required);
+    /// - either `PHASETWO_TOKEN`, a bearer token,
+    /// - or `PHASETWO_CLIENT_ID` and `PHASETWO_CLIENT_SECRET`, for the client-credentials grant
+    ///   in realm `PHASETWO_AUTH_REALM` (default `master`).
+    ///
+    /// The error names every missing variable.
+    pub fn from_env() -> Result<Client, Error> {
+        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Client::from_env`] reading from `lookup` instead of the process environment.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
+        let url = lookup("PHASETWO_URL");
+        let token = lookup("PHASETWO_TOKEN");
+        let id = lookup("PHASETWO_CLIENT_ID");
+        let secret = lookup("PHASETWO_CLIENT_SECRET");
+        let mut missing = Vec::new();
+        if url.is_none() {
+            missing.push("PHASETWO_URL");
+        }
+        let mut builder = Client::builder();
+        match (token, id, secret) {
+            (Some(token), _, _) => builder = builder.bearer_token(token),
+            (None, Some(id), Some(secret)) => {
+                let realm =
+                    lookup("PHASETWO_AUTH_REALM").unwrap_or_else(|| DEFAULT_AUTH_REALM.into());
+                builder = builder.client_credentials(realm, id, secret);
+            }
+            (None, id, secret) => {
+                if id.is_some() {
+                    missing.push("PHASETWO_CLIENT_SECRET");
+                } else if secret.is_some() {
+                    missing.push("PHASETWO_CLIENT_ID");
+                } else {
+                    missing
+                        .push("PHASETWO_TOKEN (or PHASETWO_CLIENT_ID and PHASETWO_CLIENT_SECRET)");
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::invalid(
+                "environment",
+                format!("missing {}", missing.join(", ")),
+            ));
+        }
+        builder.base_url(url.unwrap_or_default()).build()
+    }
+
+    /// The invitations of one organization: a cheap handle that owns a clone of the client.
+    pub fn invitations(
+        &self,
+        realm: impl Into<String>,
+        org_id: impl Into<String>,
+    ) -> OrgInvitations {
+        OrgInvitations::new(self.clone(), realm.into(), org_id.into())
+    }
+
+    /// The invitations addressed to the user whose token this client sends.
+    pub fn my_invitations(&self, realm: impl Into<String>) -> MyInvitations {
+        MyInvitations::new(self.clone(), realm.into())
+    }
+
+    /// The generated client underneath, with the same authentication, for what the facade
+    /// does not cover.
+    pub fn raw(&self) -> &raw::Client {
+        &self.inner.raw
+    }
+
+    /// The Keycloak server URL in use (without `/realms`).
+    pub fn server_url(&self) -> &Url {
+        &self.inner.server
+    }
+
+    /// Runs one API call: gets the token, sends the request built by `attempt` with it, and
+    /// converts a failure into an [`Error`] naming `operation`.
+    pub(crate) async fn call<'a, T, Fut>(
+        &'a self,
+        operation: &'static str,
+        attempt: impl FnOnce(&'a raw::Client) -> Fut,
+    ) -> Result<raw::ResponseValue<T>, Error>
+    where
+        Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
+    {
+        let token = self
+            .inner
+            .tokens
+            .token()
+            .await
+            .map_err(|e| e.with_operation(operation))?;
+        bearer_header(&token).map_err(|e| e.with_operation(operation))?;
+        let state = CallState {
+            token,
+            head: Mutex::new(None),
+        };
+        let (result, head) = CALL
+            .scope(state, async {
+                let result = attempt(&self.inner.raw).await;
+                let head = CALL.with(|c| c.head.lock().unwrap_or_else(|p| p.into_inner()).take());
+                (result, head)
+            })
+            .await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(from_raw(e, head).await.with_operation(operation)),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// What the request hook needs from the call it runs in.
+    static CALL: CallState;
+}
+
+struct CallState {
+    token: SecretString,
+    head: Mutex<Option<ResponseHead>>,
+}
+
+/// `Authorization: Bearer …`, marked sensitive so that it is redacted from reqwest's `Debug`.
+fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Sets the token on every request of the generated client, and records each answer's head.
+struct AuthHook {
+    tokens: TokenSource,
+}
+
+impl raw::RequestHook for AuthHook {
+    fn before_send<'a>(
+        &'a self,
+        request: &'a mut reqwest::Request,
+        _operation_id: &'static str,
+    ) -> raw::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let token = match CALL.try_with(|c| c.token.clone()) {
+                Ok(token) => token,
+                // A call made directly on `Client::raw()`.
+                Err(_) => self.tokens.token().await.map_err(|e| e.to_string())?,
+            };
+            let value = bearer_header(&token).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+            Ok(())
+        })
+    }
+
+    fn after_response(
+        &self,
+        response: &reqwest::Result<reqwest::Response>,
+        _operation_id: &'static str,
+    ) {
+        if let Ok(response) = response {
+            let head = ResponseHead {
+                status: response.status(),
+                headers: response.headers().clone(),
+            };
+            let _ = CALL.try_with(|c| {
+                *c.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+            });
+        }
+    }
+}
+
+/// Configuration of a [`Client`].
+#[derive(Default)]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    auth: Option<AuthConfig>,
+    allow_insecure_http: bool,
+    connect_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+}
+
+enum AuthConfig {
+    Token(SecretString),
+    Provider(Arc<dyn TokenProvider>),
+    ClientCredentials {
+        realm: String,
+        client_id: String,
+        client_secret: SecretString,
+    },
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = match &self.auth {
+            None => "none",
+            Some(AuthConfig::Token(_)) => "bearer token",
+            Some(AuthConfig::Provider(_)) => "token provider",
+            Some(AuthConfig::ClientCredentials { .. }) => "client credentials",
+        };
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("auth", &auth)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// The Keycloak server URL, such as `https://keycloak.example.com` or
+    /// `https://example.com/auth`; a trailing `/` or `/realms` is accepted. Default:
+    /// [`DEFAULT_BASE_URL`].
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Sends this bearer token with every request.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some(AuthConfig::Token(SecretString::from(token.into())));
+        self
+    }
+
+    /// Asks `provider` for the token before every request; see [`TokenProvider`].
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.auth = Some(AuthConfig::Provider(Arc::new(provider)));
+        self
+    }
+
+    /// Gets tokens with the OAuth 2 client-credentials grant from the token endpoint of
+    /// `realm` on the same server (`{server}/realms/{realm}/protocol/openid-connect/token`).
+    /// The token is cached and renewed before it expires.
+    pub fn client_credentials(
+        mut self,
+        realm: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.auth = Some(AuthConfig::ClientCredentials {
+            realm: realm.into(),
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.into()),
+        });
+        self
+    }
+
+    /// Allows `http://` to a host that is not loopback. Off by default: the token would
+    /// cross the network in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// How long to wait for a connection. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one request may take, from sending to the end of the body. Default 30 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let server = server_url(
+            self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+            self.allow_insecure_http,
+        )?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .timeout(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::Transport)
+                    .with_detail("could not set up HTTP")
+                    .with_source(e)
+            })?;
+        let tokens = match self.auth {
+            None => {
+                return Err(Error::invalid(
+                    "auth",
+                    "no credentials: call bearer_token, token_provider or client_credentials",
+                ));
+            }
+            Some(AuthConfig::Token(token)) => {
+                if token.expose_secret().trim().is_empty() {
+                    return Err(Error::invalid("bearer_token", "must not be empty"));
+                }
+                bearer_header(&token).map_err(|_| {
+                    Error::invalid("bearer_token", "is not a valid HTTP header value")
+                })?;
+                TokenSource::Static(token)
+            }
+            Some(AuthConfig::Provider(provider)) => TokenSource::Provider(provider),
+            Some(AuthConfig::ClientCredentials {
+                realm,
+                client_id,
+                client_secret,
+            }) => {
+                crate::validate::path_segment("realm", &realm)?;
+                if client_id.is_empty() {
+                    return Err(Error::invalid("client_id", "must not be empty"));
+                }
+                let token_url = token_url(&server, &realm);
+                TokenSource::ClientCredentials(Arc::new(ClientCredentials::new(
+                    token_url,
+                    client_id,
+                    client_secret,
+                    http.clone(),
+                )))
+            }
+        };
+        let hooks = raw::Hooks::new(AuthHook {
+            tokens: tokens.clone(),
+        });
+        let api_base = format!("{}/realms", server.as_str().trim_end_matches('/'));
+        let raw = raw::Client::new_with_client(&api_base, http, hooks);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                raw,
+                tokens,
+                server,
+            }),
+        })
+    }
+}
+
+/// Normalises the server URL: no trailing `/`, no trailing `/realms`, http(s) only, no
+/// credentials, query or fragment; plain http only to loopback unless allowed.
+pub(crate) fn server_url(input: &str, allow_insecure_http: bool) -> Result<Url, Error> {
+    let field = "base_url";
+    let mut url = Url::parse(input.trim())
+        .map_err(|e| Error::invalid(field, format!("not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid(field, "must be http or https"));
+    }
+    if url.host().is_none() {
+        return Err(Error::invalid(field, "has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid(
+            field,
+            "must not hold credentials; use bearer_token or client_credentials",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::invalid(field, "must not have a query or fragment"));
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(Error::invalid(
+            field,
+            "http:// to a non-loopback host would send the token in clear text; \
+             use https or allow_insecure_http(true)",
+        ));
+    }
+    let path = url.path().trim_end_matches('/');
+    let path = path.strip_suffix("/realms").unwrap_or(path).to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Keycloak's token endpoint of `realm` on `server`.
+pub(crate) fn token_url(server: &Url, realm: &str) -> Url {
+    let mut url = server.clone();
+    url.path_segments_mut()
+        .expect("http(s) URLs have path segments")
+        .pop_if_empty()
+        .extend(["realms", realm, "protocol", "openid-connect", "token"]);
+    url
+}
+
+/// Lets builders be awaited directly: `org.count().await` is `org.count().send().await`.
+macro_rules! awaitable {
+    ($builder:ty => $output:ty) => {
+        impl std::future::IntoFuture for $builder {
+            type Output = Result<$output, crate::Error>;
+            type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.send())
+            }
+        }
+    };
+}
+pub(crate) use awaitable;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalised(input: &str) -> String {
+        server_url(input, false).unwrap().to_string()
+    }
+
+    #[test]
+    fn base_url_accepts_prefixes_slashes_and_realms() {
+        assert_eq!(
+            normalised("http://localhost:8080"),
+            "http://localhost:8080/"
+        );
+        assert_eq!(
+            normalised("http://localhost:8080/"),
+            "http://localhost:8080/"
+        );
+        assert_eq!(
+            normalised("http://localhost:8080/realms"),
+            "http://localhost:8080/"
+        );
+        assert_eq!(
+            normalised("http://127.0.0.1:8080/auth/"),
+            "http://127.0.0.1:8080/auth"
+        );
+        assert_eq!(
+            normalised("https://kc.example.com/auth/realms/"),
+            "https://kc.example.com/auth"
+        );
+    }
+
+    #[test]
+    fn plain_http_is_only_for_loopback_unless_allowed() {
+        for ok in [
+            "http://localhost",
+            "http://127.0.0.2:1",
+            "http://[::1]:8080",
+            "https://kc.example.com",
+        ] {
+            assert!(server_url(ok, false).is_ok(), "{ok}");
+        }
+        let e = server_url("http://kc.example.com", false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(e.field(), Some("base_url"));
+        assert!(e.to_string().contains("clear text"), "{e}");
+        assert!(server_url("http://kc.example.com", true).is_ok());
+    }
+
+    #[test]
+    fn base_url_refuses_what_cannot_be_a_server() {
+        for bad in [
+            "kc.example.com",
+            "ftp://kc.example.com",
+            "https://u:p@kc.example.com",
+            "https://kc.example.com/?x=1",
+            "",
+        ] {
+            assert_eq!(
+                server_url(bad, false).unwrap_err().field(),
+                Some("base_url"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_url_is_keycloaks_under_the_same_prefix() {
+        let server = server_url("https://kc.example.com/auth/", false).unwrap();
+        assert_eq!(
+            token_url(&server, "my realm").as_str(),
+            "https://kc.example.com/auth/realms/my%20realm/protocol/openid-connect/token"
+        );
+        let root = server_url("https://kc.example.com", false).unwrap();
+        assert_eq!(
+            token_url(&root, "master").as_str(),
+            "https://kc.example.com/realms/master/protocol/openid-connect/token"
+        );
+    }
+
+    #[test]
+    fn from_vars_names_what_is_missing() {
+        let none = |_: &str| None;
+        let e = Client::from_vars(none).unwrap_err();
+        assert!(e.to_string().contains("PHASETWO_URL"), "{e}");
+        assert!(e.to_string().contains("PHASETWO_TOKEN"), "{e}");
+
+        let only_id = |name: &str| match name {
+            "PHASETWO_URL" => Some("http://localhost:8080".to_owned()),
+            "PHASETWO_CLIENT_ID" => Some("svc".to_owned()),
+            _ => None,
+        };
+        let e = Client::from_vars(only_id).unwrap_err();
+        assert!(e.to_string().contains("PHASETWO_CLIENT_SECRET"), "{e}");
+        assert!(!e.to_string().contains("PHASETWO_URL"), "{e}");
+
+        let credentials = |name: &str| match name {
+            "PHASETWO_URL" => Some("http://localhost:8080/auth".to_owned()),
+            "PHASETWO_CLIENT_ID" => Some("svc".to_owned()),
+            "PHASETWO_CLIENT_SECRET" => Some("shh-789".to_owned()),
+            _ => None,
+        };
+        let client = Client::from_vars(credentials).unwrap();
+        let shown = format!("{client:?}");
+        assert!(shown.contains("/auth/realms/master/protocol"), "{shown}");
+        assert!(!shown.contains("shh-789"), "{shown}");
+    }
+
+    #[test]
+    fn build_refuses_missing_or_unusable_credentials() {
+        let e = Client::builder().build().unwrap_err();
+        assert_eq!(e.field(), Some("auth"));
+        let e = Client::builder()
+            .bearer_token("a\r\nb")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), Some("bearer_token"));
+        assert!(!e.to_string().contains("a\r\nb"));
+        let e = Client::builder().bearer_token(" ").build().unwrap_err();
+        assert_eq!(e.field(), Some("bearer_token"));
+    }
+}

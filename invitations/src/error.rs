@@ -1,0 +1,328 @@
+//! One error type for every operation, with the server's meaning decoded.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input was refused before anything was sent; [`Error::field`] names the field.
+    InvalidInput,
+    /// 401. The Phase Two server answers 401 both for a missing or expired token and for a
+    /// token that lacks the role needed by the operation.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404: unknown realm, organization or invitation.
+    NotFound,
+    /// 409 "Invitation for ... already exists.": the email already has an invitation.
+    AlreadyInvited,
+    /// 409 "... is already a member of this organization.".
+    AlreadyMember,
+    /// Another 409.
+    Conflict,
+    /// 400 or another 4xx: the server refused the request (an unknown role, for example);
+    /// [`Error::server_message`] says why.
+    BadRequest,
+    /// 429: the server or a proxy is throttling.
+    RateLimited,
+    /// 5xx.
+    Server,
+    /// No answer in time (connect or request timeout), or a 408.
+    Timeout,
+    /// The connection failed or broke.
+    Transport,
+    /// A success answer whose body could not be understood; the status and the first bytes
+    /// of the body are kept.
+    Decode,
+    /// A 201 from create without a `Location` header naming the new invitation.
+    MissingLocation,
+    /// A page of a listing repeated the previous page exactly: the server ignores `first`,
+    /// and paging would never end.
+    RepeatedPage,
+    /// Getting a token failed (the token endpoint refused the client credentials, or the
+    /// caller's token function failed).
+    Auth,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Unauthorized => {
+                "unauthorized: token missing, expired, or lacking the role for this operation"
+            }
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyInvited => "already invited",
+            ErrorKind::AlreadyMember => "already a member",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::BadRequest => "bad request",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Server => "server error",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Transport => "connection failed",
+            ErrorKind::Decode => "unreadable response",
+            ErrorKind::MissingLocation => "created, but the response does not name the invitation",
+            ErrorKind::RepeatedPage => "the server repeated a page",
+            ErrorKind::Auth => "could not get a token",
+        }
+    }
+}
+
+/// The error of every operation. Cheap to move (one box); never shows a token or secret.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    operation: Option<&'static str>,
+    status: Option<StatusCode>,
+    /// Our own explanation, when the kind alone is not enough.
+    detail: Option<String>,
+    /// What the server said (`error`, `errorMessage` or `error_description`, or a short text
+    /// body).
+    server_message: Option<String>,
+    /// The start of an unparseable body.
+    body_snippet: Option<String>,
+    field: Option<&'static str>,
+    retry_after: Option<Duration>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// How many bytes of an unreadable body an error keeps.
+pub(crate) const SNIPPET_LEN: usize = 256;
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                operation: None,
+                status: None,
+                detail: None,
+                server_message: None,
+                body_snippet: None,
+                field: None,
+                retry_after: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// An input refused before sending: `field` is the builder method or parameter.
+    pub(crate) fn invalid(field: &'static str, why: impl Into<String>) -> Self {
+        let mut e = Error::new(ErrorKind::InvalidInput).with_detail(why);
+        e.inner.field = Some(field);
+        e
+    }
+
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.inner.detail = Some(detail.into());
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_server_message(mut self, message: Option<String>) -> Self {
+        self.inner.server_message = message;
+        self
+    }
+
+    pub(crate) fn with_body_snippet(mut self, body: &[u8]) -> Self {
+        let end = body.len().min(SNIPPET_LEN);
+        self.inner.body_snippet = Some(String::from_utf8_lossy(&body[..end]).into_owned());
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, delay: Option<Duration>) -> Self {
+        self.inner.retry_after = delay;
+        self
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn with_operation(mut self, operation: &'static str) -> Self {
+        self.inner.operation.get_or_insert(operation);
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The HTTP status of the answer, when there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// What the server said about the error, when it said something readable.
+    pub fn server_message(&self) -> Option<&str> {
+        self.inner.server_message.as_deref()
+    }
+
+    /// The first bytes of a body that could not be decoded.
+    pub fn body_snippet(&self) -> Option<&str> {
+        self.inner.body_snippet.as_deref()
+    }
+
+    /// For [`ErrorKind::InvalidInput`]: the field that was refused.
+    pub fn field(&self) -> Option<&'static str> {
+        self.inner.field
+    }
+
+    /// The delay the server asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The operation (its OpenAPI `operationId`) that failed.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.inner.operation
+    }
+
+    /// Whether the same request may succeed if sent again later: throttling, timeouts,
+    /// broken connections and the server errors that proxies and restarts cause.
+    pub fn is_retryable(&self) -> bool {
+        match self.inner.kind {
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
+            ErrorKind::Server => matches!(
+                self.inner.status.map(|s| s.as_u16()),
+                None | Some(500 | 502 | 503 | 504)
+            ),
+            _ => false,
+        }
+    }
+
+    /// 404: the realm, organization or invitation does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.inner.kind == ErrorKind::NotFound
+    }
+
+    /// Any 409: already invited, already a member, or another conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::AlreadyInvited | ErrorKind::AlreadyMember | ErrorKind::Conflict
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        if let Some(op) = i.operation {
+            write!(f, "{op}: ")?;
+        }
+        f.write_str(i.kind.describe())?;
+        if let Some(status) = i.status {
+            write!(f, " (HTTP {})", status.as_u16())?;
+        }
+        if let Some(field) = i.field {
+            write!(f, ": `{field}`")?;
+        }
+        if let Some(detail) = &i.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(message) = &i.server_message {
+            write!(f, ": {}", one_line(message))?;
+        }
+        if let Some(delay) = i.retry_after {
+            write!(f, " (retry after {} s)", delay.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind);
+        if let Some(op) = i.operation {
+            d.field("operation", &op);
+        }
+        if let Some(status) = i.status {
+            d.field("status", &status.as_u16());
+        }
+        if let Some(field) = i.field {
+            d.field("field", &field);
+        }
+        if let Some(detail) = &i.detail {
+            d.field("detail", detail);
+        }
+        if let Some(message) = &i.server_message {
+            d.field("server_message", message);
+        }
+        if let Some(body) = &i.body_snippet {
+            d.field("body_snippet", body);
+        }
+        if let Some(delay) = i.retry_after {
+            d.field("retry_after", &delay);
+        }
+        if let Some(source) = &i.source {
+            d.field("source", &source.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Server messages may span lines (HTML, stack traces); `Display` stays on one.
+fn one_line(text: &str) -> String {
+    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.len() > SNIPPET_LEN {
+        let mut end = SNIPPET_LEN;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}
+
+/// The kind an error status means on the Phase Two server.
+pub(crate) fn kind_for_status(status: StatusCode, server_message: Option<&str>) -> ErrorKind {
+    match status.as_u16() {
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        409 => {
+            let message = server_message.unwrap_or_default();
+            if message.contains("already exists") {
+                ErrorKind::AlreadyInvited
+            } else if message.contains("already a member") {
+                ErrorKind::AlreadyMember
+            } else {
+                ErrorKind::Conflict
+            }
+        }
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::BadRequest,
+    }
+}

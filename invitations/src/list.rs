@@ -1,0 +1,199 @@
+//! Listing an organization's invitations: one page, or all of them as a lazy stream.
+//!
+//! The server pages by offset over a collection it does not order, so pages can repeat items
+//! when invitations are added or removed meanwhile. The stream skips ids it already yielded,
+//! and fails instead of looping when a server ignores the offset.
+
+use std::collections::HashSet;
+
+use futures_util::{Stream, TryStreamExt, stream};
+
+use crate::client::awaitable;
+use crate::error::{Error, ErrorKind};
+use crate::{Invitation, OrgInvitations, validate};
+
+/// The server's page size when none is given.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// Builder of [`OrgInvitations::list`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct ListInvitations {
+    org: OrgInvitations,
+    search: Option<String>,
+    offset: u64,
+    page_size: u32,
+    max_items: Option<u64>,
+}
+
+impl ListInvitations {
+    pub(crate) fn new(org: OrgInvitations) -> Self {
+        ListInvitations {
+            org,
+            search: None,
+            offset: 0,
+            page_size: DEFAULT_PAGE_SIZE,
+            max_items: None,
+        }
+    }
+
+    /// Only invitations whose email contains `text`. Lower-cased here, because the server
+    /// matches case-sensitively against the lower-cased emails it stores.
+    pub fn search(mut self, text: impl AsRef<str>) -> Self {
+        self.search = Some(text.as_ref().to_lowercase());
+        self
+    }
+
+    /// Skips the first `offset` invitations.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Invitations per request, 1 to `i32::MAX`. Default [`DEFAULT_PAGE_SIZE`].
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = size;
+        self
+    }
+
+    /// Stops after `n` invitations.
+    pub fn max_items(mut self, n: u64) -> Self {
+        self.max_items = Some(n);
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        self.org.check_scope()?;
+        if self.page_size == 0 {
+            return Err(Error::invalid("page_size", "must be at least 1"));
+        }
+        validate::wire_int("page_size", self.page_size.into())?;
+        validate::wire_int("offset", self.offset)?;
+        Ok(())
+    }
+
+    /// One request: the invitations at `offset`, at most `max` of them.
+    async fn fetch(&self, offset: u64, max: u64) -> Result<Vec<Invitation>, Error> {
+        const OP: &str = "getOrganizationInvitations";
+        let first = validate::wire_int("offset", offset).map_err(|e| e.with_operation(OP))?;
+        let max = validate::wire_int("page_size", max).map_err(|e| e.with_operation(OP))?;
+        let org = &self.org;
+        let response = org
+            .client
+            .call(OP, |raw| {
+                let mut request = raw
+                    .get_organization_invitations()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .first(first)
+                    .max(max);
+                if let Some(search) = &self.search {
+                    request = request.search(search);
+                }
+                request.send()
+            })
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Exactly one request: the page at [`offset`](Self::offset) of
+    /// [`page_size`](Self::page_size) invitations (fewer with [`max_items`](Self::max_items)).
+    pub async fn page(self) -> Result<Vec<Invitation>, Error> {
+        self.check()
+            .map_err(|e| e.with_operation("getOrganizationInvitations"))?;
+        let size = u64::from(self.page_size).min(self.max_items.unwrap_or(u64::MAX));
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        self.fetch(self.offset, size).await
+    }
+
+    /// Same as [`page`](Self::page).
+    pub async fn send(self) -> Result<Vec<Invitation>, Error> {
+        self.page().await
+    }
+
+    /// All pages, requested one after the other as the stream is read. Stops after a short
+    /// page or [`max_items`](Self::max_items); pages hold no id seen before.
+    pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
+        let pager = Pager {
+            next_offset: self.offset,
+            list: self,
+            seen: HashSet::new(),
+            previous_ids: None,
+            yielded: 0,
+            done: false,
+        };
+        stream::try_unfold(pager, |mut pager| async move {
+            let page = pager.next_page().await?;
+            Ok(page.map(|p| (p, pager)))
+        })
+    }
+
+    /// All invitations, one by one, fetched page by page as the stream is read.
+    pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
+        self.pages()
+            .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+            .try_flatten()
+    }
+}
+
+awaitable!(ListInvitations => Vec<Invitation>);
+
+struct Pager {
+    list: ListInvitations,
+    next_offset: u64,
+    seen: HashSet<String>,
+    /// Ids of the last page, as the server sent it.
+    previous_ids: Option<Vec<String>>,
+    yielded: u64,
+    done: bool,
+}
+
+impl Pager {
+    async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
+        const OP: &str = "getOrganizationInvitations";
+        if self.previous_ids.is_none() {
+            self.list.check().map_err(|e| e.with_operation(OP))?;
+        }
+        let page_size = u64::from(self.list.page_size);
+        loop {
+            let wanted = self.list.max_items.map(|max| max - self.yielded);
+            if self.done || wanted == Some(0) {
+                return Ok(None);
+            }
+            let page = self.list.fetch(self.next_offset, page_size).await?;
+            let count = page.len() as u64;
+            if count < page_size {
+                self.done = true;
+            }
+            if count == 0 {
+                return Ok(None);
+            }
+            let ids: Vec<String> = page.iter().map(|i| i.id.clone()).collect();
+            if count == page_size && self.previous_ids.as_ref() == Some(&ids) {
+                return Err(Error::new(ErrorKind::RepeatedPage)
+                    .with_detail(format!(
+                        "the page at offset {} repeats the previous one; the server ignores `first`",
+                        self.next_offset
+                    ))
+                    .with_operation(OP));
+            }
+            self.previous_ids = Some(ids);
+            self.next_offset += count;
+
+            let mut fresh: Vec<Invitation> = page
+                .into_iter()
+                .filter(|i| self.seen.insert(i.id.clone()))
+                .collect();
+            if let Some(wanted) = wanted {
+                fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            self.yielded += fresh.len() as u64;
+            return Ok(Some(fresh));
+        }
+    }
+}

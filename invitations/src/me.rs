@@ -1,0 +1,114 @@
+//! The invitee's side: the invitations addressed to the user whose token the client sends.
+
+use std::sync::Arc;
+
+use crate::client::awaitable;
+use crate::error::Error;
+use crate::{Client, Invitation, validate};
+
+/// The invitations of the signed-in user in one realm. Cheap to clone, `Send + 'static`.
+#[derive(Clone, Debug)]
+pub struct MyInvitations {
+    client: Client,
+    realm: Arc<str>,
+}
+
+impl MyInvitations {
+    pub(crate) fn new(client: Client, realm: String) -> Self {
+        MyInvitations {
+            client,
+            realm: realm.into(),
+        }
+    }
+
+    /// All invitations addressed to the user (the server does not page this list).
+    pub fn list(&self) -> ListMyInvitations {
+        ListMyInvitations { me: self.clone() }
+    }
+
+    /// Accepts an invitation: the user joins the organization.
+    pub fn accept(&self, invitation_id: impl Into<String>) -> Respond {
+        Respond {
+            me: self.clone(),
+            id: invitation_id.into(),
+            accept: true,
+        }
+    }
+
+    /// Rejects an invitation: it is deleted.
+    pub fn reject(&self, invitation_id: impl Into<String>) -> Respond {
+        Respond {
+            me: self.clone(),
+            id: invitation_id.into(),
+            accept: false,
+        }
+    }
+}
+
+/// Builder of [`MyInvitations::list`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct ListMyInvitations {
+    me: MyInvitations,
+}
+
+impl ListMyInvitations {
+    /// The user's invitations.
+    pub async fn send(self) -> Result<Vec<Invitation>, Error> {
+        const OP: &str = "invitations";
+        validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(OP))?;
+        let me = &self.me;
+        let response = me
+            .client
+            .call(OP, |raw| raw.invitations().realm(&*me.realm).send())
+            .await?;
+        Ok(response.into_inner())
+    }
+}
+
+awaitable!(ListMyInvitations => Vec<Invitation>);
+
+/// Builder of [`MyInvitations::accept`] and [`MyInvitations::reject`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct Respond {
+    me: MyInvitations,
+    id: String,
+    accept: bool,
+}
+
+impl Respond {
+    /// Sends the answer.
+    pub async fn send(self) -> Result<(), Error> {
+        let op = if self.accept {
+            "acceptInvitation"
+        } else {
+            "rejectInvitation"
+        };
+        validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(op))?;
+        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(op))?;
+        let me = &self.me;
+        if self.accept {
+            me.client
+                .call(op, |raw| {
+                    raw.accept_invitation()
+                        .realm(&*me.realm)
+                        .invitation_id(&self.id)
+                        .send()
+                })
+                .await?;
+        } else {
+            me.client
+                .call(op, |raw| {
+                    raw.reject_invitation()
+                        .realm(&*me.realm)
+                        .invitation_id(&self.id)
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+awaitable!(Respond => ());

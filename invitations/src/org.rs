@@ -1,0 +1,447 @@
+//! The invitations of one organization: create, get, count, delete, resend (list is in
+//! `list.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, LOCATION};
+use url::Url;
+
+use crate::client::awaitable;
+use crate::error::{Error, ErrorKind};
+use crate::raw::types::InvitationRequestRepresentation;
+use crate::{Client, Invitation, ListInvitations, validate};
+
+/// The invitations of one organization. Cheap to clone, `Send + 'static`: it owns a clone of
+/// the [`Client`].
+#[derive(Clone, Debug)]
+pub struct OrgInvitations {
+    pub(crate) client: Client,
+    pub(crate) realm: Arc<str>,
+    pub(crate) org_id: Arc<str>,
+}
+
+impl OrgInvitations {
+    pub(crate) fn new(client: Client, realm: String, org_id: String) -> Self {
+        OrgInvitations {
+            client,
+            realm: realm.into(),
+            org_id: org_id.into(),
+        }
+    }
+
+    /// The realm's name.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The organization's id.
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    /// Checks the realm and organization before a request names them.
+    pub(crate) fn check_scope(&self) -> Result<(), Error> {
+        validate::path_segment("realm", &self.realm)?;
+        validate::path_segment("org_id", &self.org_id)
+    }
+
+    /// Invites `email` into the organization. The email is trimmed and lower-cased, as the
+    /// server stores it.
+    pub fn create(&self, email: impl Into<String>) -> CreateInvitation {
+        CreateInvitation {
+            org: self.clone(),
+            email: email.into(),
+            roles: Vec::new(),
+            send_email: false,
+            redirect_uri: None,
+            inviter_id: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// Lists the invitations, one page or all of them.
+    pub fn list(&self) -> ListInvitations {
+        ListInvitations::new(self.clone())
+    }
+
+    /// One invitation by id; `None` when the server answers 404.
+    pub fn get(&self, invitation_id: impl Into<String>) -> GetInvitation {
+        GetInvitation {
+            org: self.clone(),
+            id: invitation_id.into(),
+        }
+    }
+
+    /// How many invitations the organization has.
+    pub fn count(&self) -> CountInvitations {
+        CountInvitations { org: self.clone() }
+    }
+
+    /// Deletes (revokes) an invitation.
+    pub fn delete(&self, invitation_id: impl Into<String>) -> DeleteInvitation {
+        DeleteInvitation {
+            org: self.clone(),
+            id: invitation_id.into(),
+            ignore_missing: false,
+        }
+    }
+
+    /// Sends the invitation email again.
+    pub fn resend(&self, invitation_id: impl Into<String>) -> ResendInvitation {
+        ResendInvitation {
+            org: self.clone(),
+            id: invitation_id.into(),
+        }
+    }
+
+    /// The invitation whose email is exactly `email` (after trimming and lower-casing), if
+    /// any. Pages through the server's substring search for it.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<Invitation>, Error> {
+        use futures_util::TryStreamExt;
+
+        let email = validate::email(email)?;
+        let matches = self.list().search(&email).stream();
+        futures_util::pin_mut!(matches);
+        while let Some(invitation) = matches.try_next().await? {
+            if invitation.email == email {
+                return Ok(Some(invitation));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Builder of [`OrgInvitations::create`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct CreateInvitation {
+    org: OrgInvitations,
+    email: String,
+    roles: Vec<String>,
+    send_email: bool,
+    redirect_uri: Option<String>,
+    inviter_id: Option<String>,
+    attributes: BTreeMap<String, Vec<String>>,
+}
+
+impl CreateInvitation {
+    /// Organization roles granted on acceptance; each must exist in the organization.
+    pub fn roles<R: Into<String>>(mut self, roles: impl IntoIterator<Item = R>) -> Self {
+        self.roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether the server emails the invitee (default: no). The server does not report mail
+    /// failures.
+    pub fn send_email(mut self, send: bool) -> Self {
+        self.send_email = send;
+        self
+    }
+
+    /// Where the invitee lands after accepting: an absolute http(s) URI.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// The user shown as the inviter; by default the caller.
+    pub fn inviter_id(mut self, user_id: impl Into<String>) -> Self {
+        self.inviter_id = Some(user_id.into());
+        self
+    }
+
+    /// Adds an attribute with its values.
+    pub fn attribute<V: Into<String>>(
+        mut self,
+        key: impl Into<String>,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        self.attributes
+            .entry(key.into())
+            .or_default()
+            .extend(values.into_iter().map(Into::into));
+        self
+    }
+
+    /// The request body, after every check.
+    fn body(&self) -> Result<InvitationRequestRepresentation, Error> {
+        self.org.check_scope()?;
+        let email = validate::email(&self.email)?;
+        self.roles.iter().try_for_each(|r| validate::role(r))?;
+        if let Some(uri) = &self.redirect_uri {
+            validate::redirect_uri(uri)?;
+        }
+        if let Some(inviter) = &self.inviter_id {
+            validate::path_segment("inviter_id", inviter)?;
+        }
+        for (key, values) in &self.attributes {
+            validate::attribute(key, values)?;
+        }
+        Ok(InvitationRequestRepresentation {
+            email,
+            send: self.send_email,
+            inviter_id: self.inviter_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            roles: self.roles.clone(),
+            attributes: self.attributes.clone(),
+        })
+    }
+
+    /// Creates the invitation and returns its id, read from the answer's `Location`.
+    pub async fn send(self) -> Result<Created, Error> {
+        const OP: &str = "addOrganizationInvitation";
+        let body = self.body().map_err(|e| e.with_operation(OP))?;
+        let email = body.email.clone();
+        let org = &self.org;
+        let response = org
+            .client
+            .call(OP, |raw| {
+                raw.add_organization_invitation()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .body(body)
+                    .send()
+            })
+            .await?;
+        let location = location(response.headers())
+            .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
+        Ok(Created {
+            id: invitation_id(&location)
+                .map_err(|e| e.with_status(response.status()).with_operation(OP))?,
+            location: location.to_string(),
+            email,
+        })
+    }
+}
+
+awaitable!(CreateInvitation => Created);
+
+/// A created invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    id: String,
+    location: String,
+    email: String,
+}
+
+impl Created {
+    /// The new invitation's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The URL the server gave for it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The email as the server stores it (trimmed, lower-cased).
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+}
+
+fn location(headers: &HeaderMap) -> Result<Url, Error> {
+    let missing = |why: &str| Error::new(ErrorKind::MissingLocation).with_detail(why.to_owned());
+    let value = headers
+        .get(LOCATION)
+        .ok_or_else(|| missing("no Location header"))?
+        .to_str()
+        .map_err(|_| missing("Location is not text"))?;
+    Url::parse(value).map_err(|_| missing("Location is not an absolute URL"))
+}
+
+/// The id in `…/invitations/{id}`.
+fn invitation_id(location: &Url) -> Result<String, Error> {
+    let missing = || {
+        Error::new(ErrorKind::MissingLocation).with_detail(format!(
+            "Location `{location}` does not end in /invitations/{{id}}"
+        ))
+    };
+    let segments: Vec<&str> = location
+        .path_segments()
+        .ok_or_else(missing)?
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segments.as_slice() {
+        [.., "invitations", id] => {
+            let id = percent_encoding::percent_decode_str(id)
+                .decode_utf8()
+                .map_err(|_| missing())?;
+            Ok(id.into_owned())
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Builder of [`OrgInvitations::get`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct GetInvitation {
+    org: OrgInvitations,
+    id: String,
+}
+
+impl GetInvitation {
+    /// The invitation, or `None` on 404 (also given for an unknown organization or realm).
+    pub async fn send(self) -> Result<Option<Invitation>, Error> {
+        const OP: &str = "getOrganizationInvitationById";
+        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
+        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        let org = &self.org;
+        let result = org
+            .client
+            .call(OP, |raw| {
+                raw.get_organization_invitation_by_id()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .invitation_id(&self.id)
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(found) => Ok(Some(found.into_inner())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+awaitable!(GetInvitation => Option<Invitation>);
+
+/// Builder of [`OrgInvitations::count`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct CountInvitations {
+    org: OrgInvitations,
+}
+
+impl CountInvitations {
+    /// The number of invitations.
+    pub async fn send(self) -> Result<u64, Error> {
+        const OP: &str = "getOrganizationInvitationCount";
+        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
+        let org = &self.org;
+        let response = org
+            .client
+            .call(OP, |raw| {
+                raw.get_organization_invitation_count()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .send()
+            })
+            .await?;
+        let status = response.status();
+        let count = response.into_inner();
+        u64::try_from(count).map_err(|_| {
+            crate::response::decode_error(status, count.to_string().as_bytes(), "negative count")
+                .with_operation(OP)
+        })
+    }
+}
+
+awaitable!(CountInvitations => u64);
+
+/// Builder of [`OrgInvitations::delete`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct DeleteInvitation {
+    org: OrgInvitations,
+    id: String,
+    ignore_missing: bool,
+}
+
+impl DeleteInvitation {
+    /// Treats a 404 (already deleted, or never there) as success.
+    pub fn ignore_missing(mut self) -> Self {
+        self.ignore_missing = true;
+        self
+    }
+
+    /// Deletes the invitation; a 404 is [`ErrorKind::NotFound`] unless
+    /// [`ignore_missing`](Self::ignore_missing) was set.
+    pub async fn send(self) -> Result<(), Error> {
+        const OP: &str = "removeOrganizationInvitation";
+        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
+        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        let org = &self.org;
+        let result = org
+            .client
+            .call(OP, |raw| {
+                raw.remove_organization_invitation()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .invitation_id(&self.id)
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() && self.ignore_missing => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+awaitable!(DeleteInvitation => ());
+
+/// Builder of [`OrgInvitations::resend`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct ResendInvitation {
+    org: OrgInvitations,
+    id: String,
+}
+
+impl ResendInvitation {
+    /// Asks the server to email the invitation again.
+    pub async fn send(self) -> Result<(), Error> {
+        const OP: &str = "resendOrganizationInvitation";
+        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
+        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        let org = &self.org;
+        org.client
+            .call(OP, |raw| {
+                raw.resend_organization_invitation()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .invitation_id(&self.id)
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+awaitable!(ResendInvitation => ());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invitation_id_is_the_segment_after_invitations() {
+        let id = |s: &str| invitation_id(&Url::parse(s).unwrap());
+        assert_eq!(
+            id("http://h/realms/r/orgs/o/invitations/abc-123").unwrap(),
+            "abc-123"
+        );
+        assert_eq!(
+            id("http://h/auth/realms/r/orgs/o/invitations/a%20b/").unwrap(),
+            "a b"
+        );
+        for bad in [
+            "http://h/realms/r/orgs/o/invitations",
+            "http://h/realms/r/orgs/o/invitations/",
+            "http://h/",
+            "http://h/realms/r/orgs/o/members/abc",
+        ] {
+            assert_eq!(
+                id(bad).unwrap_err().kind(),
+                ErrorKind::MissingLocation,
+                "{bad}"
+            );
+        }
+    }
+}
