@@ -248,14 +248,12 @@ mod tests {
     }
 
     /// A fetcher that hands out `token-1`, `token-2`, ... living `lifetime`, and counts calls.
-    fn counting_fetcher(
+    async fn counting_fetcher(
         calls: &std::sync::atomic::AtomicUsize,
         lifetime: Duration,
-    ) -> impl Future<Output = Result<(SecretString, Duration), Error>> + '_ {
-        async move {
-            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            Ok((SecretString::from(format!("token-{n}")), lifetime))
-        }
+    ) -> Result<(SecretString, Duration), Error> {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok((SecretString::from(format!("token-{n}")), lifetime))
     }
 
     #[tokio::test(start_paused = true)]

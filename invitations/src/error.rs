@@ -11,25 +11,25 @@ use reqwest::StatusCode;
 pub enum ErrorKind {
     /// The input was refused before anything was sent; [`Error::field`] names the field.
     InvalidInput,
-    /// 401. The Phase Two server answers 401 both for a missing or expired token and for a
-    /// token that lacks the role needed by the operation.
+    /// HTTP 401. The Phase Two server answers 401 both for a missing or expired token and
+    /// for a token that lacks the role needed by the operation.
     Unauthorized,
-    /// 403.
+    /// HTTP 403.
     Forbidden,
-    /// 404: unknown realm, organization or invitation.
+    /// HTTP 404: unknown realm, organization or invitation.
     NotFound,
-    /// 409 "Invitation for ... already exists.": the email already has an invitation.
+    /// HTTP 409 "Invitation for ... already exists.": the email already has an invitation.
     AlreadyInvited,
-    /// 409 "... is already a member of this organization.".
+    /// HTTP 409 "... is already a member of this organization.".
     AlreadyMember,
     /// Another 409.
     Conflict,
-    /// 400 or another 4xx: the server refused the request (an unknown role, for example);
+    /// HTTP 400 or another 4xx: the server refused the request (an unknown role, for example);
     /// [`Error::server_message`] says why.
     BadRequest,
-    /// 429: the server or a proxy is throttling.
+    /// HTTP 429: the server or a proxy is throttling.
     RateLimited,
-    /// 5xx.
+    /// HTTP 5xx.
     Server,
     /// No answer in time (connect or request timeout), or a 408.
     Timeout,

@@ -1,0 +1,915 @@
+//! The facade against httpmock: what users write, what goes on the wire, what comes back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use httpmock::prelude::*;
+use phasetwo_invitations::{Client, ErrorKind};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "eyJ.test-token";
+const ORG: &str = "3f2a";
+const ORG_PATH: &str = "/auth/realms/acme/orgs/3f2a/invitations";
+
+fn client(server: &MockServer) -> Client {
+    Client::builder()
+        .base_url(server.url("/auth"))
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap()
+}
+
+fn invitation(id: &str, email: &str) -> Value {
+    json!({"id": id, "email": email, "createdAt": "2026-11-26T06:21Z", "roles": ["member"]})
+}
+
+fn invitations(range: std::ops::Range<usize>) -> Value {
+    Value::Array(
+        range
+            .map(|i| invitation(&format!("inv-{i}"), &format!("user{i}@example.com")))
+            .collect(),
+    )
+}
+
+/// The program of the facade's design, unchanged but for the server URL and the token.
+#[tokio::test]
+async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
+    let server = MockServer::start_async().await;
+    let auth = format!("Bearer {TOKEN}");
+    let location = server.url(format!("{ORG_PATH}/inv-1"));
+    let create = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(ORG_PATH)
+                .header("authorization", &auth)
+                .header("accept", "application/json")
+                .json_body(json!({
+                    "email": "alice@example.com",
+                    "send": true,
+                    "redirectUri": "https://app.example.com/welcome",
+                    "roles": ["member"],
+                    "attributes": {"team": ["blue"]}
+                }));
+            then.status(201).header("location", &location);
+        })
+        .await;
+    let duplicate = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(ORG_PATH)
+                .json_body(json!({"email": "alice@example.com", "send": false}));
+            then.status(409)
+                .json_body(json!({"error": "Invitation for alice@example.com already exists."}));
+        })
+        .await;
+    let get = server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{ORG_PATH}/inv-1"));
+            then.status(200)
+                .json_body(invitation("inv-1", "alice@example.com"));
+        })
+        .await;
+    let count = server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{ORG_PATH}/count"));
+            then.status(200).json_body(json!(1));
+        })
+        .await;
+    let search = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("search", "alice")
+                .query_param("first", "0")
+                .query_param("max", "50");
+            then.status(200)
+                .json_body(json!([invitation("inv-1", "alice@example.com")]));
+        })
+        .await;
+    let page = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param_missing("search")
+                .query_param("max", "10");
+            then.status(200)
+                .json_body(json!([invitation("inv-1", "alice@example.com")]));
+        })
+        .await;
+    let resend = server
+        .mock_async(|when, then| {
+            when.method(PUT)
+                .path(format!("{ORG_PATH}/inv-1/resend-email"));
+            then.status(204);
+        })
+        .await;
+    let delete = server
+        .mock_async(|when, then| {
+            when.method(DELETE).path(format!("{ORG_PATH}/inv-1"));
+            then.status(204);
+        })
+        .await;
+    let mine_list = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/auth/realms/acme/orgs/me/invitations");
+            then.status(200)
+                .json_body(json!([invitation("inv-9", "me@example.com")]));
+        })
+        .await;
+    let accept = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/realms/acme/orgs/me/invitations/inv-9");
+            then.status(204);
+        })
+        .await;
+
+    // From here on, the design's program.
+    let client = Client::builder()
+        .base_url(server.url("/auth/")) // Keycloak server URL; `/realms` is appended
+        .bearer_token(TOKEN)
+        .build()?;
+    let org = client.invitations("acme", ORG); // a cheap, cloneable, 'static handle
+    let created = org
+        .create("Alice@Example.com")
+        .roles(["member"])
+        .send_email(true)
+        .redirect_uri("https://app.example.com/welcome")
+        .attribute("team", ["blue"])
+        .send()
+        .await?;
+    let id = created.id().to_owned(); // parsed from the 201's Location header
+    let found = org.get(&id).send().await?; // Option<Invitation>: None on 404
+    let n: u64 = org.count().send().await?;
+    let all: Vec<_> = org
+        .list()
+        .search("alice")
+        .page_size(50)
+        .stream()
+        .try_collect()
+        .await?;
+    let first_page = org.list().page_size(10).page().await?; // exactly one request
+    match org.create("alice@example.com").send().await {
+        Err(e) if e.kind() == ErrorKind::AlreadyInvited => {} // the server's 409 "already exists"
+        other => panic!("{other:?}"),
+    }
+    org.resend(&id).send().await?;
+    org.delete(&id).send().await?;
+    let mine = client.my_invitations("acme"); // the invitee's side, with the user's token
+    for inv in mine.list().send().await? {
+        mine.accept(&inv.id).send().await?;
+    }
+
+    assert_eq!(id, "inv-1");
+    assert_eq!(created.email(), "alice@example.com");
+    assert_eq!(found.unwrap().email, "alice@example.com");
+    assert_eq!(n, 1);
+    assert_eq!(all.len(), 1);
+    assert_eq!(first_page.len(), 1);
+    for mock in [
+        &create, &duplicate, &get, &count, &search, &page, &resend, &delete, &mine_list, &accept,
+    ] {
+        mock.assert_async().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_sending() {
+    let server = MockServer::start_async().await;
+    let anything = server
+        .mock_async(|_, then| {
+            then.status(500);
+        })
+        .await;
+    let org = client(&server).invitations("acme", ORG);
+
+    let cases = [
+        (org.create("   ").send().await, "email"),
+        (org.create("no-at-sign").send().await, "email"),
+        (org.create("a@x.io\r\nX-Evil: 1").send().await, "email"),
+        (org.create("a@x.io").roles([""]).send().await, "roles"),
+        (
+            org.create("a@x.io").redirect_uri("/relative").send().await,
+            "redirect_uri",
+        ),
+        (
+            org.create("a@x.io")
+                .attribute("k", ["v".repeat(4001)])
+                .send()
+                .await,
+            "attributes",
+        ),
+    ];
+    for (result, field) in cases {
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert_eq!(e.field(), Some(field), "{e}");
+    }
+    let e = org.get("..").send().await.unwrap_err();
+    assert_eq!(e.field(), Some("invitation_id"));
+    let e = org.delete("").send().await.unwrap_err();
+    assert_eq!(e.field(), Some("invitation_id"));
+    let e = client(&server)
+        .invitations("", ORG)
+        .count()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("realm"));
+    let e = org.list().page_size(0).page().await.unwrap_err();
+    assert_eq!(e.field(), Some("page_size"));
+    let e = org
+        .list()
+        .offset(u64::from(u32::MAX))
+        .stream()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("offset"));
+
+    anything.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn email_is_sent_trimmed_and_lower_cased() {
+    let server = MockServer::start_async().await;
+    let create = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .json_body(json!({"email": "alice@example.com", "send": false}));
+            then.status(201)
+                .header("location", "http://kc/realms/acme/orgs/3f2a/invitations/x");
+        })
+        .await;
+    let created = client(&server)
+        .invitations("acme", ORG)
+        .create(" Alice@Example.COM ")
+        .await
+        .unwrap();
+    assert_eq!(created.email(), "alice@example.com");
+    assert_eq!(created.id(), "x");
+    create.assert_async().await;
+}
+
+#[tokio::test]
+async fn search_is_lower_cased_and_max_items_limits_the_request() {
+    let server = MockServer::start_async().await;
+    let list = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("search", "alice@example")
+                .query_param("first", "5")
+                .query_param("max", "3");
+            then.status(200).json_body(invitations(0..3));
+        })
+        .await;
+    let page = client(&server)
+        .invitations("acme", ORG)
+        .list()
+        .search("Alice@Example")
+        .offset(5)
+        .page_size(20)
+        .max_items(3)
+        .page()
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 3);
+    list.assert_async().await;
+}
+
+/// Mocks `GET list?first=F&max=M` answering `items`.
+async fn page_mock<'a>(
+    server: &'a MockServer,
+    first: usize,
+    max: usize,
+    items: Value,
+) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("first", first.to_string())
+                .query_param("max", max.to_string());
+            then.status(200).json_body(items);
+        })
+        .await
+}
+
+#[tokio::test]
+async fn stream_reads_pages_until_a_short_one() {
+    let server = MockServer::start_async().await;
+    let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
+    let p2 = page_mock(&server, 2, 2, invitations(2..3)).await;
+    let org = client(&server).invitations("acme", ORG);
+    let ids: Vec<String> = org
+        .list()
+        .page_size(2)
+        .stream()
+        .map_ok(|i| i.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, ["inv-0", "inv-1", "inv-2"]);
+    p1.assert_async().await;
+    p2.assert_async().await;
+}
+
+#[tokio::test]
+async fn stream_of_an_exact_multiple_ends_on_an_empty_page() {
+    let server = MockServer::start_async().await;
+    let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
+    let p2 = page_mock(&server, 2, 2, invitations(2..4)).await;
+    let p3 = page_mock(&server, 4, 2, json!([])).await;
+    let org = client(&server).invitations("acme", ORG);
+    let pages: Vec<Vec<_>> = org.list().page_size(2).pages().try_collect().await.unwrap();
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
+    for p in [&p1, &p2, &p3] {
+        p.assert_async().await;
+    }
+}
+
+#[tokio::test]
+async fn stream_skips_items_a_shifted_page_repeats() {
+    // An invitation was added at the front between the two requests: inv-1 comes again.
+    let server = MockServer::start_async().await;
+    page_mock(&server, 0, 2, invitations(0..2)).await;
+    page_mock(
+        &server,
+        2,
+        2,
+        json!([
+            invitation("inv-1", "user1@example.com"),
+            invitation("inv-2", "user2@example.com")
+        ]),
+    )
+    .await;
+    page_mock(&server, 4, 2, json!([])).await;
+    let ids: Vec<String> = client(&server)
+        .invitations("acme", ORG)
+        .list()
+        .page_size(2)
+        .stream()
+        .map_ok(|i| i.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, ["inv-0", "inv-1", "inv-2"]);
+}
+
+#[tokio::test]
+async fn stream_fails_when_the_server_ignores_first() {
+    let server = MockServer::start_async().await;
+    let ignoring = server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200).json_body(invitations(0..2));
+        })
+        .await;
+    let result: Result<Vec<_>, _> = client(&server)
+        .invitations("acme", ORG)
+        .list()
+        .page_size(2)
+        .stream()
+        .try_collect()
+        .await;
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+    ignoring.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn stream_stops_at_max_items_without_extra_requests() {
+    let server = MockServer::start_async().await;
+    let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
+    let p2 = page_mock(&server, 2, 2, invitations(2..4)).await;
+    let ids: Vec<String> = client(&server)
+        .invitations("acme", ORG)
+        .list()
+        .page_size(2)
+        .max_items(3)
+        .stream()
+        .map_ok(|i| i.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, ["inv-0", "inv-1", "inv-2"]);
+    p1.assert_async().await;
+    p2.assert_async().await;
+}
+
+#[tokio::test]
+async fn streams_are_send_and_static() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let server = MockServer::start_async().await;
+    page_mock(&server, 0, 100, invitations(0..3)).await;
+    let org = client(&server).invitations("acme", ORG);
+    let stream = org.list().stream();
+    assert_send_static(&stream);
+    let task = tokio::spawn(stream.try_collect::<Vec<_>>());
+    drop(org);
+    assert_eq!(task.await.unwrap().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn find_by_email_wants_the_exact_email() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("search", "al@example.com");
+            then.status(200).json_body(json!([
+                invitation("a", "sal@example.com.au"),
+                invitation("b", "al@example.com"),
+            ]));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("search", "nobody@example.com");
+            then.status(200)
+                .json_body(json!([invitation("c", "xnobody@example.com")]));
+        })
+        .await;
+    let org = client(&server).invitations("acme", ORG);
+    let found = org.find_by_email("AL@example.com").await.unwrap().unwrap();
+    assert_eq!(found.id, "b");
+    assert!(
+        org.find_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A realistic answer for each status, and the kind the caller sees.
+#[tokio::test]
+async fn each_error_kind_from_a_realistic_answer() {
+    struct Case {
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+        kind: ErrorKind,
+        message: Option<&'static str>,
+    }
+    let json = "application/json";
+    let cases = [
+        Case {
+            status: 400,
+            content_type: json,
+            body: r#"{"error":"Unknown role in list."}"#,
+            kind: ErrorKind::BadRequest,
+            message: Some("Unknown role in list."),
+        },
+        Case {
+            status: 400,
+            content_type: json,
+            body: r#"{"error":"Invalid email: a@"}"#,
+            kind: ErrorKind::BadRequest,
+            message: Some("Invalid email: a@"),
+        },
+        Case {
+            status: 401,
+            content_type: json,
+            body: "",
+            kind: ErrorKind::Unauthorized,
+            message: None,
+        },
+        Case {
+            status: 401,
+            content_type: json,
+            body: r#"{"error":"HTTP 401 Unauthorized"}"#,
+            kind: ErrorKind::Unauthorized,
+            message: Some("HTTP 401 Unauthorized"),
+        },
+        Case {
+            status: 403,
+            content_type: json,
+            body: r#"{"error":"Forbidden"}"#,
+            kind: ErrorKind::Forbidden,
+            message: Some("Forbidden"),
+        },
+        Case {
+            status: 404,
+            content_type: json,
+            body: r#"{"error":"Organization not found"}"#,
+            kind: ErrorKind::NotFound,
+            message: Some("Organization not found"),
+        },
+        Case {
+            status: 409,
+            content_type: json,
+            body: r#"{"error":"Invitation for a@x.io already exists."}"#,
+            kind: ErrorKind::AlreadyInvited,
+            message: Some("Invitation for a@x.io already exists."),
+        },
+        Case {
+            status: 409,
+            content_type: json,
+            body: r#"{"error":"a@x.io is already a member of this organization."}"#,
+            kind: ErrorKind::AlreadyMember,
+            message: Some("a@x.io is already a member of this organization."),
+        },
+        Case {
+            status: 409,
+            content_type: json,
+            body: r#"{"errorMessage":"Conflict detected."}"#,
+            kind: ErrorKind::Conflict,
+            message: Some("Conflict detected."),
+        },
+        Case {
+            status: 429,
+            content_type: "text/plain",
+            body: "Too Many Requests",
+            kind: ErrorKind::RateLimited,
+            message: Some("Too Many Requests"),
+        },
+        Case {
+            status: 500,
+            content_type: json,
+            body: r#"{"error":"unknown_error","error_description":"For more on this error consult the server log."}"#,
+            kind: ErrorKind::Server,
+            message: Some("unknown_error: For more on this error consult the server log."),
+        },
+        Case {
+            status: 503,
+            content_type: "text/html",
+            body: "<html><body><h1>503 Service Unavailable</h1></body></html>",
+            kind: ErrorKind::Server,
+            message: None,
+        },
+        Case {
+            status: 502,
+            content_type: "text/html",
+            body: "<html>Bad Gateway</html>",
+            kind: ErrorKind::Server,
+            message: None,
+        },
+        Case {
+            status: 418,
+            content_type: "text/plain",
+            body: "",
+            kind: ErrorKind::BadRequest,
+            message: None,
+        },
+    ];
+    for case in cases {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST);
+                then.status(case.status)
+                    .header("content-type", case.content_type)
+                    .header("retry-after", "7")
+                    .body(case.body);
+            })
+            .await;
+        let e = client(&server)
+            .invitations("acme", ORG)
+            .create("a@x.io")
+            .send()
+            .await
+            .unwrap_err();
+        let what = format!("{} {}", case.status, case.body);
+        assert_eq!(e.kind(), case.kind, "{what}: {e}");
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(case.status), "{what}");
+        assert_eq!(e.server_message(), case.message, "{what}");
+        assert_eq!(e.operation(), Some("addOrganizationInvitation"));
+        if case.body.starts_with('<') {
+            assert!(e.body_snippet().unwrap().contains("<html>"), "{what}");
+        }
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{what}");
+        assert_eq!(
+            e.is_retryable(),
+            matches!(case.status, 429 | 500 | 502 | 503),
+            "{what}"
+        );
+        assert_eq!(e.is_conflict(), case.status == 409, "{what}");
+        let shown = e.to_string();
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn unauthorized_says_what_401_means_here() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET);
+            then.status(401);
+        })
+        .await;
+    let e = client(&server)
+        .invitations("acme", ORG)
+        .count()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(
+        e.to_string(),
+        "getOrganizationInvitationCount: unauthorized: token missing, expired, or lacking the \
+         role for this operation (HTTP 401)"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_success_keeps_status_and_first_bytes() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"[{"id": 42, "email": "x"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{ORG_PATH}/count"));
+            then.status(200).body("-3");
+        })
+        .await;
+    let org = client(&server).invitations("acme", ORG);
+    let e = org.list().page().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(200));
+    assert_eq!(e.body_snippet(), Some(r#"[{"id": 42, "email": "x"}"#));
+    let e = org.count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+}
+
+#[tokio::test]
+async fn created_without_a_usable_location_is_its_own_error() {
+    for location in [
+        None,
+        Some("http://kc/realms/acme/orgs/3f2a/invitations/"),
+        Some("not a url"),
+    ] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST);
+                let then = then.status(201);
+                if let Some(location) = location {
+                    then.header("location", location);
+                }
+            })
+            .await;
+        let e = client(&server)
+            .invitations("acme", ORG)
+            .create("a@x.io")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingLocation, "{location:?}");
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(201));
+    }
+}
+
+#[tokio::test]
+async fn get_is_none_and_delete_is_not_found_on_404() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path(format!("{ORG_PATH}/gone"));
+            then.status(404)
+                .json_body(json!({"error": "Invitation not found"}));
+        })
+        .await;
+    let org = client(&server).invitations("acme", ORG);
+    assert!(org.get("gone").await.unwrap().is_none());
+    let e = org.delete("gone").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    org.delete("gone").ignore_missing().await.unwrap();
+}
+
+#[tokio::test]
+async fn transport_failures_are_typed() {
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let e = refused.invitations("acme", ORG).count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+    assert!(e.is_retryable());
+
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET);
+            then.status(200)
+                .json_body(json!(1))
+                .delay(Duration::from_secs(5));
+        })
+        .await;
+    let slow = Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let e = slow.invitations("acme", ORG).count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+}
+
+#[tokio::test]
+async fn every_request_asks_for_json_and_names_the_library() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(DELETE)
+                .header("accept", "application/json")
+                .header(
+                    "user-agent",
+                    format!("phasetwo-invitations/{}", env!("CARGO_PKG_VERSION")),
+                );
+            then.status(204);
+        })
+        .await;
+    client(&server)
+        .invitations("acme", ORG)
+        .delete("x")
+        .await
+        .unwrap();
+    mock.assert_async().await;
+}
+
+#[tokio::test]
+async fn client_credentials_grant_once_for_concurrent_calls() {
+    let server = MockServer::start_async().await;
+    let grant = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/realms/master/protocol/openid-connect/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("client_id", "svc")
+                .form_urlencoded_tuple("client_secret", "s3cr3t-value");
+            then.status(200)
+                .delay(Duration::from_millis(100))
+                .json_body(
+                    json!({"access_token": "granted-1", "expires_in": 300, "token_type": "Bearer"}),
+                );
+        })
+        .await;
+    let count = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{ORG_PATH}/count"))
+                .header("authorization", "Bearer granted-1");
+            then.status(200).json_body(json!(4));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.url("/auth/realms"))
+        .client_credentials("master", "svc", "s3cr3t-value")
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", ORG);
+    let calls: Vec<_> = (0..20).map(|_| tokio::spawn(org.count().send())).collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), 4);
+    }
+    grant.assert_calls_async(1).await;
+    count.assert_calls_async(20).await;
+    assert!(!format!("{client:?}").contains("s3cr3t-value"));
+}
+
+#[tokio::test]
+async fn refused_client_credentials_are_an_auth_error_without_the_secret() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path_suffix("/token");
+            then.status(401).json_body(json!({
+                "error": "unauthorized_client",
+                "error_description": "Invalid client or Invalid client credentials"
+            }));
+        })
+        .await;
+    let api = server
+        .mock_async(|when, then| {
+            when.path_includes("/orgs/");
+            then.status(200).json_body(json!(0));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .client_credentials("master", "svc", "wrong-secret")
+        .build()
+        .unwrap();
+    let e = client.invitations("acme", ORG).count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
+    assert_eq!(
+        e.server_message(),
+        Some("unauthorized_client: Invalid client or Invalid client credentials")
+    );
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains("wrong-secret"), "{shown}");
+    }
+    api.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_token_provider_is_asked_before_every_request() {
+    let server = MockServer::start_async().await;
+    let first = server
+        .mock_async(|when, then| {
+            when.header("authorization", "Bearer fresh-1");
+            then.status(200).json_body(json!(1));
+        })
+        .await;
+    let second = server
+        .mock_async(|when, then| {
+            when.header("authorization", "Bearer fresh-2");
+            then.status(200).json_body(json!(2));
+        })
+        .await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .token_provider(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok::<_, std::io::Error>(format!("fresh-{n}")) }
+        })
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", ORG);
+    assert_eq!(org.count().await.unwrap(), 1);
+    assert_eq!(org.count().await.unwrap(), 2);
+    first.assert_async().await;
+    second.assert_async().await;
+
+    let failing = Client::builder()
+        .base_url(server.base_url())
+        .token_provider(|| async { Err::<String, _>(std::io::Error::other("vault sealed")) })
+        .build()
+        .unwrap();
+    let e = failing.invitations("acme", ORG).count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(
+        std::error::Error::source(&e).map(|s| s.to_string()),
+        Some("vault sealed".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn raw_client_carries_the_same_authentication() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.path("/auth/realms/acme/orgs/3f2a/invitations/count")
+                .header("authorization", format!("Bearer {TOKEN}"));
+            then.status(200).json_body(json!(9));
+        })
+        .await;
+    let client = client(&server);
+    let count = client
+        .raw()
+        .get_organization_invitation_count()
+        .realm("acme")
+        .org_id(ORG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.into_inner(), 9);
+    mock.assert_async().await;
+}
+
+#[test]
+fn debug_of_public_types_shows_no_token() {
+    let client = Client::builder()
+        .base_url("https://kc.example.com")
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", ORG);
+    let shown = [
+        format!("{client:?}"),
+        format!("{org:?}"),
+        format!("{:?}", org.create("a@x.io")),
+        format!("{:?}", org.list()),
+        format!("{:?}", org.delete("x")),
+        format!("{:?}", client.my_invitations("acme").accept("x")),
+        format!("{:?}", Client::builder().bearer_token(TOKEN)),
+    ];
+    for text in shown {
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+}
