@@ -74,6 +74,18 @@ impl fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
+    /// Whether asking again may give another token than the one just rejected.
+    pub(crate) fn can_refresh(&self) -> bool {
+        !matches!(self, TokenSource::Static(_))
+    }
+
+    /// Forgets `rejected`, so the next request gets a new token.
+    pub(crate) async fn invalidate(&self, rejected: &SecretString) {
+        if let TokenSource::ClientCredentials(cc) = self {
+            cc.cache.invalidate(rejected).await;
+        }
+    }
+
     /// The token for the next request.
     pub(crate) async fn token(&self) -> Result<SecretString, Error> {
         match self {
@@ -101,6 +113,18 @@ struct CachedToken {
 }
 
 impl TokenCache {
+    /// Drops the cached token if it is `rejected` (a newer one, fetched meanwhile by another
+    /// caller, is kept).
+    pub(crate) async fn invalidate(&self, rejected: &SecretString) {
+        let mut cached = self.cached.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|c| c.token.expose_secret() == rejected.expose_secret())
+        {
+            *cached = None;
+        }
+    }
+
     /// The cached token if it is still fresh, else the one `fetch` gets (with its lifetime).
     pub(crate) async fn get_or_refresh<Fut>(
         &self,

@@ -1,20 +1,18 @@
 //! The client, its configuration, and the one path every call takes.
 
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::{ClientCredentials, TokenProvider, TokenSource};
+use crate::call::{AuthHook, bearer_header};
 use crate::error::{Error, ErrorKind};
 use crate::raw;
-use crate::raw::types::ErrorRepresentation;
-use crate::response::{ResponseHead, from_raw};
+use crate::retry::{Clock, DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig, TokioClock};
 use crate::{MyInvitations, OrgInvitations};
 
 /// The server the spec names when no other is given.
@@ -48,13 +46,28 @@ struct Inner {
     raw: raw::Client,
     tokens: TokenSource,
     server: Url,
+    settings: Settings,
+}
+
+/// How calls behave, unless a builder overrides it.
+pub(crate) struct Settings {
+    pub(crate) retry: RetryConfig,
+    pub(crate) operation_timeout: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) budget: RetryBudget,
+    pub(crate) log_emails: bool,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.inner.settings;
         f.debug_struct("Client")
             .field("server", &self.inner.server.as_str())
             .field("auth", &self.inner.tokens)
+            .field("retry", &settings.retry)
+            .field("operation_timeout", &settings.operation_timeout)
+            .field("budget", &settings.budget)
+            .field("log_emails", &settings.log_emails)
             .finish()
     }
 }
@@ -140,98 +153,16 @@ impl Client {
         &self.inner.server
     }
 
-    /// Runs one API call: gets the token, sends the request built by `attempt` with it, and
-    /// converts a failure into an [`Error`] naming `operation`.
-    pub(crate) async fn call<'a, T, Fut>(
-        &'a self,
-        operation: &'static str,
-        attempt: impl FnOnce(&'a raw::Client) -> Fut,
-    ) -> Result<raw::ResponseValue<T>, Error>
-    where
-        Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
-    {
-        let token = self
-            .inner
-            .tokens
-            .token()
-            .await
-            .map_err(|e| e.with_operation(operation))?;
-        bearer_header(&token).map_err(|e| e.with_operation(operation))?;
-        let state = CallState {
-            token,
-            head: Mutex::new(None),
-        };
-        let (result, head) = CALL
-            .scope(state, async {
-                let result = attempt(&self.inner.raw).await;
-                let head = CALL.with(|c| c.head.lock().unwrap_or_else(|p| p.into_inner()).take());
-                (result, head)
-            })
-            .await;
-        match result {
-            Ok(value) => Ok(value),
-            Err(e) => Err(from_raw(e, head).await.with_operation(operation)),
-        }
-    }
-}
-
-tokio::task_local! {
-    /// What the request hook needs from the call it runs in.
-    static CALL: CallState;
-}
-
-struct CallState {
-    token: SecretString,
-    head: Mutex<Option<ResponseHead>>,
-}
-
-/// `Authorization: Bearer …`, marked sensitive so that it is redacted from reqwest's `Debug`.
-fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// Sets the token on every request of the generated client, and records each answer's head.
-struct AuthHook {
-    tokens: TokenSource,
-}
-
-impl raw::RequestHook for AuthHook {
-    fn before_send<'a>(
-        &'a self,
-        request: &'a mut reqwest::Request,
-        _operation_id: &'static str,
-    ) -> raw::BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let token = match CALL.try_with(|c| c.token.clone()) {
-                Ok(token) => token,
-                // A call made directly on `Client::raw()`.
-                Err(_) => self.tokens.token().await.map_err(|e| e.to_string())?,
-            };
-            let value = bearer_header(&token).map_err(|e| e.to_string())?;
-            request.headers_mut().insert(AUTHORIZATION, value);
-            Ok(())
-        })
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
-    fn after_response(
-        &self,
-        response: &reqwest::Result<reqwest::Response>,
-        _operation_id: &'static str,
-    ) {
-        if let Ok(response) = response {
-            let head = ResponseHead {
-                status: response.status(),
-                headers: response.headers().clone(),
-            };
-            let _ = CALL.try_with(|c| {
-                *c.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
-            });
-        }
+    pub(crate) fn tokens(&self) -> &TokenSource {
+        &self.inner.tokens
+    }
+
+    pub(crate) fn raw_ref(&self) -> &raw::Client {
+        &self.inner.raw
     }
 }
 
@@ -243,6 +174,11 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     connect_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
+    retry: RetryConfig,
+    retry_budget: Option<u32>,
+    clock: Option<Arc<dyn Clock>>,
+    log_emails: bool,
 }
 
 enum AuthConfig {
@@ -269,6 +205,9 @@ impl fmt::Debug for ClientBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("retry", &self.retry)
+            .field("log_emails", &self.log_emails)
             .finish()
     }
 }
@@ -330,6 +269,39 @@ impl ClientBuilder {
         self
     }
 
+    /// How long one call may take, all attempts and waits between them together. No limit by
+    /// default (each attempt still has the request timeout).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy of every call; see [`RetryConfig`] for the defaults.
+    pub fn retry(mut self, config: RetryConfig) -> Self {
+        self.retry = config;
+        self
+    }
+
+    /// The size of the retry budget shared by all calls of the client (default 500; a retry
+    /// costs 5, a retry after a timeout 10, and a success gives 1 back).
+    pub fn retry_budget(mut self, capacity: u32) -> Self {
+        self.retry_budget = Some(capacity);
+        self
+    }
+
+    /// The clock the retry loop waits with; by default the system's, with tokio's timers.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Records invitees' email addresses in tracing spans. Off by default: they are personal
+    /// data.
+    pub fn log_emails(mut self, log: bool) -> Self {
+        self.log_emails = log;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let server = server_url(
@@ -386,11 +358,19 @@ impl ClientBuilder {
         });
         let api_base = format!("{}/realms", server.as_str().trim_end_matches('/'));
         let raw = raw::Client::new_with_client(&api_base, http, hooks);
+        let settings = Settings {
+            retry: self.retry,
+            operation_timeout: self.operation_timeout,
+            clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
+            budget: RetryBudget::new(self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET)),
+            log_emails: self.log_emails,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 raw,
                 tokens,
                 server,
+                settings,
             }),
         })
     }
@@ -448,20 +428,6 @@ pub(crate) fn token_url(server: &Url, realm: &str) -> Url {
         .extend(["realms", realm, "protocol", "openid-connect", "token"]);
     url
 }
-
-/// Lets builders be awaited directly: `org.count().await` is `org.count().send().await`.
-macro_rules! awaitable {
-    ($builder:ty => $output:ty) => {
-        impl std::future::IntoFuture for $builder {
-            type Output = Result<$output, crate::Error>;
-            type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
-            fn into_future(self) -> Self::IntoFuture {
-                Box::pin(self.send())
-            }
-        }
-    };
-}
-pub(crate) use awaitable;
 
 #[cfg(test)]
 mod tests {

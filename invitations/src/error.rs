@@ -73,6 +73,17 @@ impl ErrorKind {
     }
 }
 
+/// Whether a request reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Surely not: nothing was sent (input refused, connection refused, DNS failure).
+    No,
+    /// Perhaps: sending started and then failed, or no answer came in time.
+    Maybe,
+    /// An answer came back.
+    Yes,
+}
+
 /// The error of every operation. Cheap to move (one box); never shows a token or secret.
 pub struct Error {
     inner: Box<Inner>,
@@ -92,6 +103,11 @@ struct Inner {
     field: Option<&'static str>,
     retry_after: Option<Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    sent: Sent,
+    /// Whether an earlier attempt of the same operation may have been carried out.
+    earlier_outcome_unknown: bool,
+    attempts: u32,
+    request_id: Option<String>,
 }
 
 /// How many bytes of an unreadable body an error keeps.
@@ -110,6 +126,10 @@ impl Error {
                 field: None,
                 retry_after: None,
                 source: None,
+                sent: Sent::No,
+                earlier_outcome_unknown: false,
+                attempts: 0,
+                request_id: None,
             }),
         }
     }
@@ -126,9 +146,41 @@ impl Error {
         self
     }
 
+    /// An answer with this status came back, so the request was sent.
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.inner.status = Some(status);
+        self.inner.sent = Sent::Yes;
         self
+    }
+
+    pub(crate) fn with_sent(mut self, sent: Sent) -> Self {
+        self.inner.sent = sent;
+        self
+    }
+
+    pub(crate) fn sent(&self) -> Sent {
+        self.inner.sent
+    }
+
+    /// Records how the retry loop ended: attempts made, the request id, and whether an
+    /// earlier attempt may have been carried out.
+    pub(crate) fn with_attempts(
+        mut self,
+        attempts: u32,
+        request_id: &str,
+        earlier_outcome_unknown: bool,
+    ) -> Self {
+        self.inner.attempts = attempts;
+        self.inner.request_id = Some(request_id.to_owned());
+        self.inner.earlier_outcome_unknown = earlier_outcome_unknown;
+        if earlier_outcome_unknown && self.inner.sent == Sent::No {
+            self.inner.sent = Sent::Maybe;
+        }
+        self
+    }
+
+    pub(crate) fn earlier_outcome_unknown(&self) -> bool {
+        self.inner.earlier_outcome_unknown
     }
 
     pub(crate) fn with_server_message(mut self, message: Option<String>) -> Self {
@@ -195,6 +247,23 @@ impl Error {
         self.inner.operation
     }
 
+    /// How many attempts were made (0 when the input was refused before sending).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// The `X-Request-Id` sent with every attempt of the operation, to find it in server
+    /// logs.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    /// Whether the server may have received the request (on any attempt). `false` means
+    /// surely not: it is safe to send it again.
+    pub fn may_have_been_sent(&self) -> bool {
+        self.inner.sent != Sent::No
+    }
+
     /// Whether the same request may succeed if sent again later: throttling, timeouts,
     /// broken connections and the server errors that proxies and restarts cause.
     pub fn is_retryable(&self) -> bool {
@@ -244,6 +313,9 @@ impl fmt::Display for Error {
         if let Some(delay) = i.retry_after {
             write!(f, " (retry after {} s)", delay.as_secs_f64())?;
         }
+        if i.attempts > 1 {
+            write!(f, " after {} attempts", i.attempts)?;
+        }
         Ok(())
     }
 }
@@ -277,6 +349,13 @@ impl fmt::Debug for Error {
         if let Some(source) = &i.source {
             d.field("source", &source.to_string());
         }
+        if i.attempts > 0 {
+            d.field("attempts", &i.attempts);
+        }
+        if let Some(id) = &i.request_id {
+            d.field("request_id", id);
+        }
+        d.field("may_have_been_sent", &(i.sent != Sent::No));
         d.finish()
     }
 }

@@ -100,17 +100,20 @@
 //! same server and authentication.
 
 mod auth;
+mod call;
 mod client;
 mod error;
 mod list;
 mod me;
 mod org;
 mod response;
+mod retry;
 mod validate;
 
 pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
+pub use call::REQUEST_ID_HEADER;
 pub use client::{Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL};
 pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_PAGE_SIZE, ListInvitations};
@@ -119,6 +122,7 @@ pub use org::{
     CountInvitations, CreateInvitation, Created, DeleteInvitation, GetInvitation, OrgInvitations,
     ResendInvitation,
 };
+pub use retry::{Clock, RetryConfig, TokioClock};
 
 /// An invitation as the server describes it. Only `id` and `email` are always present;
 /// `created_at` is `yyyy-MM-ddTHH:mmZ` (UTC, minutes), not RFC 3339.

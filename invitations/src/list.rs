@@ -8,8 +8,9 @@ use std::collections::HashSet;
 
 use futures_util::{Stream, TryStreamExt, stream};
 
-use crate::client::awaitable;
+use crate::call::{CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
+use crate::retry::Effect;
 use crate::{Invitation, OrgInvitations, validate};
 
 /// The server's page size when none is given.
@@ -20,6 +21,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 #[must_use = "a builder does nothing until sent"]
 pub struct ListInvitations {
     org: OrgInvitations,
+    options: CallOptions,
     search: Option<String>,
     offset: u64,
     page_size: u32,
@@ -30,6 +32,7 @@ impl ListInvitations {
     pub(crate) fn new(org: OrgInvitations) -> Self {
         ListInvitations {
             org,
+            options: CallOptions::default(),
             search: None,
             offset: 0,
             page_size: DEFAULT_PAGE_SIZE,
@@ -80,7 +83,7 @@ impl ListInvitations {
         let org = &self.org;
         let response = org
             .client
-            .call(OP, |raw| {
+            .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 let mut request = raw
                     .get_organization_invitations()
                     .realm(&*org.realm)
@@ -138,7 +141,7 @@ impl ListInvitations {
     }
 }
 
-awaitable!(ListInvitations => Vec<Invitation>);
+call_builder!(ListInvitations => Vec<Invitation>);
 
 struct Pager {
     list: ListInvitations,

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::client::awaitable;
+use crate::call::{Call, CallOptions, call_builder};
 use crate::error::Error;
+use crate::retry::Effect;
 use crate::{Client, Invitation, validate};
 
 /// The invitations of the signed-in user in one realm. Cheap to clone, `Send + 'static`.
@@ -14,6 +15,22 @@ pub struct MyInvitations {
 }
 
 impl MyInvitations {
+    fn call<'a>(
+        &'a self,
+        operation: &'static str,
+        effect: Effect,
+        options: &'a CallOptions,
+    ) -> Call<'a> {
+        Call {
+            operation,
+            effect,
+            options,
+            realm: &self.realm,
+            org_id: None,
+            email: None,
+        }
+    }
+
     pub(crate) fn new(client: Client, realm: String) -> Self {
         MyInvitations {
             client,
@@ -23,13 +40,17 @@ impl MyInvitations {
 
     /// All invitations addressed to the user (the server does not page this list).
     pub fn list(&self) -> ListMyInvitations {
-        ListMyInvitations { me: self.clone() }
+        ListMyInvitations {
+            me: self.clone(),
+            options: CallOptions::default(),
+        }
     }
 
     /// Accepts an invitation: the user joins the organization.
     pub fn accept(&self, invitation_id: impl Into<String>) -> Respond {
         Respond {
             me: self.clone(),
+            options: CallOptions::default(),
             id: invitation_id.into(),
             accept: true,
         }
@@ -39,6 +60,7 @@ impl MyInvitations {
     pub fn reject(&self, invitation_id: impl Into<String>) -> Respond {
         Respond {
             me: self.clone(),
+            options: CallOptions::default(),
             id: invitation_id.into(),
             accept: false,
         }
@@ -50,6 +72,7 @@ impl MyInvitations {
 #[must_use = "a builder does nothing until sent"]
 pub struct ListMyInvitations {
     me: MyInvitations,
+    options: CallOptions,
 }
 
 impl ListMyInvitations {
@@ -60,19 +83,22 @@ impl ListMyInvitations {
         let me = &self.me;
         let response = me
             .client
-            .call(OP, |raw| raw.invitations().realm(&*me.realm).send())
+            .call(me.call(OP, Effect::Read, &self.options), |raw| {
+                raw.invitations().realm(&*me.realm).send()
+            })
             .await?;
         Ok(response.into_inner())
     }
 }
 
-awaitable!(ListMyInvitations => Vec<Invitation>);
+call_builder!(ListMyInvitations => Vec<Invitation>);
 
 /// Builder of [`MyInvitations::accept`] and [`MyInvitations::reject`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
 pub struct Respond {
     me: MyInvitations,
+    options: CallOptions,
     id: String,
     accept: bool,
 }
@@ -90,7 +116,7 @@ impl Respond {
         let me = &self.me;
         if self.accept {
             me.client
-                .call(op, |raw| {
+                .call(me.call(op, Effect::Remove, &self.options), |raw| {
                     raw.accept_invitation()
                         .realm(&*me.realm)
                         .invitation_id(&self.id)
@@ -99,7 +125,7 @@ impl Respond {
                 .await?;
         } else {
             me.client
-                .call(op, |raw| {
+                .call(me.call(op, Effect::Remove, &self.options), |raw| {
                     raw.reject_invitation()
                         .realm(&*me.realm)
                         .invitation_id(&self.id)
@@ -111,4 +137,4 @@ impl Respond {
     }
 }
 
-awaitable!(Respond => ());
+call_builder!(Respond => ());

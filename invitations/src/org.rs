@@ -7,9 +7,10 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
 
-use crate::client::awaitable;
+use crate::call::{Call, CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
 use crate::raw::types::InvitationRequestRepresentation;
+use crate::retry::Effect;
 use crate::{Client, Invitation, ListInvitations, validate};
 
 /// The invitations of one organization. Cheap to clone, `Send + 'static`: it owns a clone of
@@ -40,6 +41,23 @@ impl OrgInvitations {
         &self.org_id
     }
 
+    /// Describes a call on this organization to the retry loop.
+    pub(crate) fn call<'a>(
+        &'a self,
+        operation: &'static str,
+        effect: Effect,
+        options: &'a CallOptions,
+    ) -> Call<'a> {
+        Call {
+            operation,
+            effect,
+            options,
+            realm: &self.realm,
+            org_id: Some(&self.org_id),
+            email: None,
+        }
+    }
+
     /// Checks the realm and organization before a request names them.
     pub(crate) fn check_scope(&self) -> Result<(), Error> {
         validate::path_segment("realm", &self.realm)?;
@@ -51,6 +69,8 @@ impl OrgInvitations {
     pub fn create(&self, email: impl Into<String>) -> CreateInvitation {
         CreateInvitation {
             org: self.clone(),
+            options: CallOptions::default(),
+            idempotent: false,
             email: email.into(),
             roles: Vec::new(),
             send_email: false,
@@ -69,19 +89,24 @@ impl OrgInvitations {
     pub fn get(&self, invitation_id: impl Into<String>) -> GetInvitation {
         GetInvitation {
             org: self.clone(),
+            options: CallOptions::default(),
             id: invitation_id.into(),
         }
     }
 
     /// How many invitations the organization has.
     pub fn count(&self) -> CountInvitations {
-        CountInvitations { org: self.clone() }
+        CountInvitations {
+            org: self.clone(),
+            options: CallOptions::default(),
+        }
     }
 
     /// Deletes (revokes) an invitation.
     pub fn delete(&self, invitation_id: impl Into<String>) -> DeleteInvitation {
         DeleteInvitation {
             org: self.clone(),
+            options: CallOptions::default(),
             id: invitation_id.into(),
             ignore_missing: false,
         }
@@ -91,6 +116,7 @@ impl OrgInvitations {
     pub fn resend(&self, invitation_id: impl Into<String>) -> ResendInvitation {
         ResendInvitation {
             org: self.clone(),
+            options: CallOptions::default(),
             id: invitation_id.into(),
         }
     }
@@ -117,15 +143,29 @@ impl OrgInvitations {
 #[must_use = "a builder does nothing until sent"]
 pub struct CreateInvitation {
     org: OrgInvitations,
+    options: CallOptions,
     email: String,
     roles: Vec<String>,
     send_email: bool,
     redirect_uri: Option<String>,
     inviter_id: Option<String>,
     attributes: BTreeMap<String, Vec<String>>,
+    idempotent: bool,
 }
 
 impl CreateInvitation {
+    /// Allows re-sending after an attempt whose outcome is unknown (a timeout, a broken
+    /// connection, a 5xx). If such a retry meets the server's 409 "already exists", the
+    /// invitation is looked up by its email and returned with
+    /// [`Created::reconciled`] set, instead of the 409.
+    ///
+    /// Use it when an existing invitation for the email may count as success; without it, a
+    /// create is re-sent only when it surely did not reach the server.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
     /// Organization roles granted on acceptance; each must exist in the organization.
     pub fn roles<R: Into<String>>(mut self, roles: impl IntoIterator<Item = R>) -> Self {
         self.roles.extend(roles.into_iter().map(Into::into));
@@ -194,16 +234,34 @@ impl CreateInvitation {
         let body = self.body().map_err(|e| e.with_operation(OP))?;
         let email = body.email.clone();
         let org = &self.org;
-        let response = org
+        let effect = Effect::Create {
+            idempotent: self.idempotent,
+        };
+        let call = Call {
+            email: Some(&email),
+            ..org.call(OP, effect, &self.options)
+        };
+        let result = org
             .client
-            .call(OP, |raw| {
+            .call(call, |raw| {
                 raw.add_organization_invitation()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
-                    .body(body)
+                    .body(body.clone())
                     .send()
             })
-            .await?;
+            .await;
+        let response = match result {
+            Ok(response) => response,
+            Err(e)
+                if self.idempotent
+                    && e.kind() == ErrorKind::AlreadyInvited
+                    && e.earlier_outcome_unknown() =>
+            {
+                return self.reconcile(e).await;
+            }
+            Err(e) => return Err(e),
+        };
         let location = location(response.headers())
             .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
         Ok(Created {
@@ -211,11 +269,40 @@ impl CreateInvitation {
                 .map_err(|e| e.with_status(response.status()).with_operation(OP))?,
             location: location.to_string(),
             email,
+            reconciled: false,
+        })
+    }
+
+    /// After a retry met "already exists": the invitation an earlier attempt created.
+    async fn reconcile(&self, conflict: Error) -> Result<Created, Error> {
+        let email = validate::email(&self.email)?;
+        let Some(found) = self.org.find_by_email(&email).await? else {
+            // Deleted meanwhile, or never ours: report what the server said.
+            return Err(conflict);
+        };
+        let mut location = self.org.client.server_url().clone();
+        location
+            .path_segments_mut()
+            .expect("http(s) URLs have path segments")
+            .pop_if_empty()
+            .extend([
+                "realms",
+                &self.org.realm,
+                "orgs",
+                &self.org.org_id,
+                "invitations",
+                &found.id,
+            ]);
+        Ok(Created {
+            id: found.id,
+            location: location.to_string(),
+            email,
+            reconciled: true,
         })
     }
 }
 
-awaitable!(CreateInvitation => Created);
+call_builder!(CreateInvitation => Created);
 
 /// A created invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,6 +310,7 @@ pub struct Created {
     id: String,
     location: String,
     email: String,
+    reconciled: bool,
 }
 
 impl Created {
@@ -239,6 +327,13 @@ impl Created {
     /// The email as the server stores it (trimmed, lower-cased).
     pub fn email(&self) -> &str {
         &self.email
+    }
+
+    /// Whether the invitation was found rather than confirmed: an attempt of an
+    /// [`idempotent`](CreateInvitation::idempotent) create timed out or broke, and its retry
+    /// met "already exists".
+    pub fn reconciled(&self) -> bool {
+        self.reconciled
     }
 }
 
@@ -280,6 +375,7 @@ fn invitation_id(location: &Url) -> Result<String, Error> {
 #[must_use = "a builder does nothing until sent"]
 pub struct GetInvitation {
     org: OrgInvitations,
+    options: CallOptions,
     id: String,
 }
 
@@ -292,7 +388,7 @@ impl GetInvitation {
         let org = &self.org;
         let result = org
             .client
-            .call(OP, |raw| {
+            .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 raw.get_organization_invitation_by_id()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
@@ -308,13 +404,14 @@ impl GetInvitation {
     }
 }
 
-awaitable!(GetInvitation => Option<Invitation>);
+call_builder!(GetInvitation => Option<Invitation>);
 
 /// Builder of [`OrgInvitations::count`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
 pub struct CountInvitations {
     org: OrgInvitations,
+    options: CallOptions,
 }
 
 impl CountInvitations {
@@ -325,7 +422,7 @@ impl CountInvitations {
         let org = &self.org;
         let response = org
             .client
-            .call(OP, |raw| {
+            .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 raw.get_organization_invitation_count()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
@@ -341,13 +438,14 @@ impl CountInvitations {
     }
 }
 
-awaitable!(CountInvitations => u64);
+call_builder!(CountInvitations => u64);
 
 /// Builder of [`OrgInvitations::delete`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
 pub struct DeleteInvitation {
     org: OrgInvitations,
+    options: CallOptions,
     id: String,
     ignore_missing: bool,
 }
@@ -368,7 +466,7 @@ impl DeleteInvitation {
         let org = &self.org;
         let result = org
             .client
-            .call(OP, |raw| {
+            .call(org.call(OP, Effect::Remove, &self.options), |raw| {
                 raw.remove_organization_invitation()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
@@ -379,18 +477,21 @@ impl DeleteInvitation {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() && self.ignore_missing => Ok(()),
+            // An earlier attempt may have deleted it before its answer was lost.
+            Err(e) if e.is_not_found() && e.earlier_outcome_unknown() => Ok(()),
             Err(e) => Err(e),
         }
     }
 }
 
-awaitable!(DeleteInvitation => ());
+call_builder!(DeleteInvitation => ());
 
 /// Builder of [`OrgInvitations::resend`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
 pub struct ResendInvitation {
     org: OrgInvitations,
+    options: CallOptions,
     id: String,
 }
 
@@ -402,19 +503,22 @@ impl ResendInvitation {
         validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
         let org = &self.org;
         org.client
-            .call(OP, |raw| {
-                raw.resend_organization_invitation()
-                    .realm(&*org.realm)
-                    .org_id(&*org.org_id)
-                    .invitation_id(&self.id)
-                    .send()
-            })
+            .call(
+                org.call(OP, Effect::Create { idempotent: false }, &self.options),
+                |raw| {
+                    raw.resend_organization_invitation()
+                        .realm(&*org.realm)
+                        .org_id(&*org.org_id)
+                        .invitation_id(&self.id)
+                        .send()
+                },
+            )
             .await?;
         Ok(())
     }
 }
 
-awaitable!(ResendInvitation => ());
+call_builder!(ResendInvitation => ());
 
 #[cfg(test)]
 mod tests {

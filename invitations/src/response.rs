@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::error::{Error, ErrorKind, kind_for_status};
+use crate::error::{Error, ErrorKind, Sent, kind_for_status};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
 
@@ -102,7 +102,13 @@ pub(crate) fn transport_error(error: reqwest::Error) -> Error {
     } else {
         ErrorKind::Transport
     };
-    let mut out = Error::new(kind);
+    // A connection that could not be made carried nothing; anything later may have.
+    let sent = if error.is_connect() {
+        Sent::No
+    } else {
+        Sent::Maybe
+    };
+    let mut out = Error::new(kind).with_sent(sent);
     if let Some(status) = error.status() {
         out = out.with_status(status);
     }

@@ -6,19 +6,23 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use httpmock::prelude::*;
-use phasetwo_invitations::{Client, ErrorKind};
+use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "eyJ.test-token";
 const ORG: &str = "3f2a";
 const ORG_PATH: &str = "/auth/realms/acme/orgs/3f2a/invitations";
 
+/// A client that does not retry: retries have tests of their own.
 fn client(server: &MockServer) -> Client {
+    builder(server).build().unwrap()
+}
+
+fn builder(server: &MockServer) -> phasetwo_invitations::ClientBuilder {
     Client::builder()
         .base_url(server.url("/auth"))
         .bearer_token(TOKEN)
-        .build()
-        .unwrap()
+        .retry(RetryConfig::disabled())
 }
 
 fn invitation(id: &str, email: &str) -> Value {
@@ -698,9 +702,8 @@ async fn transport_failures_are_typed() {
         .local_addr()
         .unwrap()
         .port();
-    let refused = Client::builder()
+    let refused = builder(&MockServer::start_async().await)
         .base_url(format!("http://127.0.0.1:{port}"))
-        .bearer_token(TOKEN)
         .build()
         .unwrap();
     let e = refused.invitations("acme", ORG).count().await.unwrap_err();
@@ -716,9 +719,7 @@ async fn transport_failures_are_typed() {
                 .delay(Duration::from_secs(5));
         })
         .await;
-    let slow = Client::builder()
-        .base_url(server.base_url())
-        .bearer_token(TOKEN)
+    let slow = builder(&server)
         .request_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -807,8 +808,7 @@ async fn refused_client_credentials_are_an_auth_error_without_the_secret() {
             then.status(200).json_body(json!(0));
         })
         .await;
-    let client = Client::builder()
-        .base_url(server.base_url())
+    let client = builder(&server)
         .client_credentials("master", "svc", "wrong-secret")
         .build()
         .unwrap();

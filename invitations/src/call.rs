@@ -1,0 +1,333 @@
+//! The one path every API call takes: token, request id, attempts, retries, tracing.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{Instrument, field};
+
+use crate::Client;
+use crate::auth::TokenSource;
+use crate::error::{Error, ErrorKind, Sent};
+use crate::raw;
+use crate::raw::types::ErrorRepresentation;
+use crate::response::{ResponseHead, from_raw};
+use crate::retry::{Effect, RetryConfig, outcome_unknown, retry_reason};
+
+/// The header carrying the id of one logical operation, the same on every attempt.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Settings a builder can override for its call.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CallOptions {
+    pub(crate) retry: Option<RetryConfig>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) operation_timeout: Option<Duration>,
+}
+
+/// What the retry loop needs to know about a call.
+pub(crate) struct Call<'a> {
+    pub(crate) operation: &'static str,
+    pub(crate) effect: Effect,
+    pub(crate) options: &'a CallOptions,
+    pub(crate) realm: &'a str,
+    pub(crate) org_id: Option<&'a str>,
+    /// Recorded in the trace only when the client was built with `log_emails(true)`.
+    pub(crate) email: Option<&'a str>,
+}
+
+tokio::task_local! {
+    /// What the request hook needs from the attempt it runs in.
+    static ATTEMPT: AttemptState;
+}
+
+struct AttemptState {
+    token: SecretString,
+    request_id: HeaderValue,
+    head: Mutex<Option<ResponseHead>>,
+}
+
+/// `Authorization: Bearer …`, marked sensitive so that it is redacted from reqwest's `Debug`.
+pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Sets the token and request id on every request of the generated client, and records each
+/// answer's head (the generated client drops it when a body cannot be decoded).
+pub(crate) struct AuthHook {
+    pub(crate) tokens: TokenSource,
+}
+
+impl raw::RequestHook for AuthHook {
+    fn before_send<'a>(
+        &'a self,
+        request: &'a mut reqwest::Request,
+        _operation_id: &'static str,
+    ) -> raw::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let from_attempt = ATTEMPT.try_with(|a| (a.token.clone(), a.request_id.clone()));
+            let token = match from_attempt {
+                Ok((token, request_id)) => {
+                    request
+                        .headers_mut()
+                        .insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
+                    token
+                }
+                // A call made directly on `Client::raw()`.
+                Err(_) => self.tokens.token().await.map_err(|e| e.to_string())?,
+            };
+            let value = bearer_header(&token).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+            Ok(())
+        })
+    }
+
+    fn after_response(
+        &self,
+        response: &reqwest::Result<reqwest::Response>,
+        _operation_id: &'static str,
+    ) {
+        if let Ok(response) = response {
+            let head = ResponseHead {
+                status: response.status(),
+                headers: response.headers().clone(),
+            };
+            let _ = ATTEMPT.try_with(|a| {
+                *a.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+            });
+        }
+    }
+}
+
+impl Client {
+    /// Runs one logical operation: as many attempts as the retry policy and the operation's
+    /// effect allow, each built afresh by `attempt`.
+    pub(crate) async fn call<'a, T, Fut>(
+        &'a self,
+        call: Call<'_>,
+        attempt: impl Fn(&'a raw::Client) -> Fut,
+    ) -> Result<raw::ResponseValue<T>, Error>
+    where
+        Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
+    {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "phasetwo_invitations.call",
+            operation = call.operation,
+            realm = call.realm,
+            org_id = call.org_id,
+            request_id = %request_id,
+            email = field::Empty,
+            attempts = field::Empty,
+        );
+        if self.settings().log_emails
+            && let Some(email) = call.email
+        {
+            span.record("email", email);
+        }
+        let operation = call.operation;
+        self.retry_loop(call, &request_id, attempt)
+            .instrument(span)
+            .await
+            .map_err(|e| e.with_operation(operation))
+    }
+
+    async fn retry_loop<'a, T, Fut>(
+        &'a self,
+        call: Call<'_>,
+        request_id: &str,
+        attempt: impl Fn(&'a raw::Client) -> Fut,
+    ) -> Result<raw::ResponseValue<T>, Error>
+    where
+        Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
+    {
+        let settings = self.settings();
+        let retry = call.options.retry.as_ref().unwrap_or(&settings.retry);
+        let clock = &settings.clock;
+        let deadline = call
+            .options
+            .operation_timeout
+            .or(settings.operation_timeout)
+            .map(|limit| clock.now() + limit);
+        let request_id_header =
+            HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
+
+        let mut attempts = 0u32;
+        let mut retries = 0u32;
+        let mut refreshed_after_401 = false;
+        let mut outcome_unknown_so_far = false;
+        loop {
+            attempts += 1;
+            let earlier_unknown = outcome_unknown_so_far;
+            let finish = |e: Error| {
+                tracing::Span::current().record("attempts", attempts);
+                e.with_attempts(attempts, request_id, earlier_unknown)
+            };
+            let token = match self.tokens().token().await {
+                Ok(token) => token,
+                Err(e) => return Err(finish(e.with_sent(Sent::No))),
+            };
+            if let Err(e) = bearer_header(&token) {
+                return Err(finish(e));
+            }
+            let remaining = deadline.map(|d| d.saturating_duration_since(clock.now()));
+            let limit = match (call.options.attempt_timeout, remaining) {
+                (Some(a), Some(r)) => Some(a.min(r)),
+                (a, r) => a.or(r),
+            };
+            let state = AttemptState {
+                token: token.clone(),
+                request_id: request_id_header.clone(),
+                head: Mutex::new(None),
+            };
+            let attempt_span = tracing::debug_span!(
+                "attempt",
+                n = attempts,
+                status = field::Empty,
+                outcome = field::Empty
+            );
+            let result = ATTEMPT
+                .scope(state, run_attempt(attempt(self.raw_ref()), limit))
+                .instrument(attempt_span.clone())
+                .await;
+            let error = match result {
+                Ok(value) => {
+                    attempt_span.record("status", value.status().as_u16());
+                    attempt_span.record("outcome", "ok");
+                    settings.budget.refund(1);
+                    tracing::Span::current().record("attempts", attempts);
+                    return Ok(value);
+                }
+                Err(e) => e,
+            };
+            if let Some(status) = error.status() {
+                attempt_span.record("status", status.as_u16());
+            }
+            attempt_span.record("outcome", field::debug(error.kind()));
+            outcome_unknown_so_far |= outcome_unknown(&error);
+
+            // The server answers 401 to an expired token and to a missing role alike: one
+            // re-send with a new token tells them apart without looping.
+            if error.kind() == ErrorKind::Unauthorized
+                && !refreshed_after_401
+                && self.tokens().can_refresh()
+            {
+                refreshed_after_401 = true;
+                self.tokens().invalidate(&token).await;
+                tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
+                continue;
+            }
+
+            let Some(reason) = retry_reason(call.effect, &error) else {
+                return Err(finish(error));
+            };
+            if retries + 1 >= retry.max_attempts {
+                tracing::debug!(parent: &attempt_span, reason = reason.as_str(), "no attempts left");
+                return Err(finish(error));
+            }
+            let asked = matches!(error.status().map(|s| s.as_u16()), Some(429 | 503))
+                .then(|| error.retry_after())
+                .flatten();
+            let delay = match asked {
+                Some(asked) if asked > retry.max_retry_after => {
+                    tracing::debug!(parent: &attempt_span, retry_after_s = asked.as_secs(), "Retry-After beyond the limit");
+                    return Err(finish(error));
+                }
+                Some(asked) => asked,
+                None => retry.backoff(retries + 1),
+            };
+            if let Some(deadline) = deadline
+                && clock.now() + delay >= deadline
+            {
+                tracing::debug!(parent: &attempt_span, delay_ms = delay.as_millis() as u64, "operation deadline reached");
+                return Err(finish(error.with_detail(
+                    "the operation's time limit leaves no room for another attempt",
+                )));
+            }
+            if !settings.budget.try_take(reason.cost()) {
+                tracing::debug!(parent: &attempt_span, "retry budget exhausted");
+                return Err(finish(error.with_detail(
+                    "not retried: the client's retry budget is exhausted",
+                )));
+            }
+            tracing::debug!(
+                parent: &attempt_span,
+                reason = reason.as_str(),
+                delay_ms = delay.as_millis() as u64,
+                "retrying"
+            );
+            clock.sleep(delay).await;
+            retries += 1;
+        }
+    }
+}
+
+/// One attempt under an optional time limit, its failure converted with the answer's head.
+async fn run_attempt<T, Fut>(
+    attempt: Fut,
+    limit: Option<Duration>,
+) -> Result<raw::ResponseValue<T>, Error>
+where
+    Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
+{
+    let result = match limit {
+        Some(limit) => match tokio::time::timeout(limit, attempt).await {
+            Ok(result) => result,
+            Err(_) => {
+                return Err(Error::new(ErrorKind::Timeout)
+                    .with_sent(Sent::Maybe)
+                    .with_detail(format!("no answer within {} ms", limit.as_millis())));
+            }
+        },
+        None => attempt.await,
+    };
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let head = ATTEMPT.with(|a| a.head.lock().unwrap_or_else(|p| p.into_inner()).take());
+            Err(from_raw(e, head).await)
+        }
+    }
+}
+
+/// Adds the per-call settings to a builder with an `options: CallOptions` field, and lets
+/// it be awaited directly (`org.count().await` is `org.count().send().await`).
+macro_rules! call_builder {
+    ($builder:ty => $output:ty) => {
+        impl $builder {
+            /// Retries this call with `config` instead of the client's policy.
+            pub fn retry(mut self, config: crate::RetryConfig) -> Self {
+                self.options.retry = Some(config);
+                self
+            }
+
+            /// Gives each attempt at most `limit` (on top of the client's request timeout).
+            pub fn attempt_timeout(mut self, limit: std::time::Duration) -> Self {
+                self.options.attempt_timeout = Some(limit);
+                self
+            }
+
+            /// Gives the whole call, all attempts and waits together, at most `limit`.
+            pub fn operation_timeout(mut self, limit: std::time::Duration) -> Self {
+                self.options.operation_timeout = Some(limit);
+                self
+            }
+        }
+
+        impl std::future::IntoFuture for $builder {
+            type Output = Result<$output, crate::Error>;
+            type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.send())
+            }
+        }
+    };
+}
+pub(crate) use call_builder;

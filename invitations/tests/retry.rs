@@ -1,0 +1,637 @@
+//! Retries, timeouts and safe re-sending, against httpmock. Waits between attempts go through
+//! a virtual clock, so no test sleeps for a backoff or a `Retry-After`; the only real time
+//! spent is where a test makes an attempt time out (at most a few hundred milliseconds).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use httpmock::prelude::*;
+use phasetwo_invitations::{BoxFuture, Client, ClientBuilder, Clock, ErrorKind, RetryConfig};
+use serde_json::json;
+
+const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";
+const TOKEN: &str = "bearer-secret-xyz";
+
+/// A clock whose `sleep` returns at once and moves virtual time forward.
+#[derive(Clone)]
+struct VirtualClock {
+    start: Instant,
+    state: Arc<Mutex<(Duration, Vec<Duration>)>>,
+}
+
+impl VirtualClock {
+    fn new() -> Self {
+        VirtualClock {
+            start: Instant::now(),
+            state: Arc::new(Mutex::new((Duration::ZERO, Vec::new()))),
+        }
+    }
+
+    /// Every wait the retry loop asked for, in order.
+    fn sleeps(&self) -> Vec<Duration> {
+        self.state.lock().unwrap().1.clone()
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> Instant {
+        self.start + self.state.lock().unwrap().0
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let mut state = self.state.lock().unwrap();
+        state.0 += duration;
+        state.1.push(duration);
+        Box::pin(async {})
+    }
+}
+
+fn builder(server: &MockServer, clock: &VirtualClock) -> ClientBuilder {
+    Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::default().without_jitter())
+        .clock(clock.clone())
+}
+
+/// A mock answering `status` (with optional `Retry-After`) to the first `times` matching
+/// requests.
+async fn failing<'a>(
+    server: &'a MockServer,
+    method: Method,
+    path: &str,
+    status: u16,
+    retry_after: Option<String>,
+    times: usize,
+) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(method).path(path);
+            let mut then = then
+                .status(status)
+                .json_body(json!({"error": "unavailable"}))
+                .up_to_n_times(times);
+            if let Some(value) = retry_after {
+                then = then.header("retry-after", value);
+            }
+            let _ = then;
+        })
+        .await
+}
+
+async fn count_ok(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{ORG_PATH}/count"));
+            then.status(200).json_body(json!(7));
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_503_then_200_succeeds_after_one_backoff() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let unavailable = failing(&server, GET, &format!("{ORG_PATH}/count"), 503, None, 1).await;
+    let ok = count_ok(&server).await;
+    let client = builder(&server, &clock).build().unwrap();
+    assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 7);
+    unavailable.assert_calls_async(1).await;
+    ok.assert_calls_async(1).await;
+    assert_eq!(clock.sleeps(), [Duration::from_millis(100)]);
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_is_waited_for() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        429,
+        Some("2".into()),
+        1,
+    )
+    .await;
+    count_ok(&server).await;
+    let client = builder(&server, &clock).build().unwrap();
+    assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 7);
+    assert_eq!(clock.sleeps(), [Duration::from_secs(2)]);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_waited_for() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(5));
+    failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        503,
+        Some(date),
+        1,
+    )
+    .await;
+    count_ok(&server).await;
+    let client = builder(&server, &clock).build().unwrap();
+    assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 7);
+    let waited = clock.sleeps();
+    assert_eq!(waited.len(), 1);
+    // The date has one-second precision and a little real time has passed.
+    assert!(
+        waited[0] >= Duration::from_secs(3) && waited[0] <= Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_fails_at_once() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let throttled = failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        429,
+        Some("120".into()),
+        5,
+    )
+    .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(e.attempts(), 1);
+    assert!(clock.sleeps().is_empty());
+    throttled.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn three_503s_use_up_the_three_attempts() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let ids = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = ids.clone();
+    let unavailable = server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{ORG_PATH}/count"));
+            then.respond_with(move |request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(id);
+                httpmock::HttpMockResponse::builder()
+                    .status(503)
+                    .body(r#"{"error":"unavailable"}"#)
+                    .build()
+            });
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert_eq!(e.attempts(), 3);
+    assert!(e.is_retryable() && e.may_have_been_sent());
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_millis(100), Duration::from_millis(200)]
+    );
+    unavailable.assert_calls_async(3).await;
+    // One request id for the operation, on every attempt, and on the error.
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| id == &ids[0]) && !ids[0].is_empty(),
+        "{ids:?}"
+    );
+    assert_eq!(e.request_id(), Some(ids[0].as_str()));
+    assert!(e.to_string().contains("after 3 attempts"), "{e}");
+}
+
+#[tokio::test]
+async fn each_operation_gets_its_own_request_id() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    failing(&server, GET, &format!("{ORG_PATH}/count"), 400, None, 2).await;
+    let client = builder(&server, &clock).build().unwrap();
+    let org = client.invitations("acme", "o1");
+    let first = org.count().await.unwrap_err();
+    let second = org.count().await.unwrap_err();
+    assert_eq!(first.attempts(), 1, "a 400 is not retried");
+    assert_ne!(first.request_id(), second.request_id());
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_is_not_sent_again_by_default() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let slow = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(201)
+                .header("location", "http://x/realms/acme/orgs/o1/invitations/i1")
+                .delay(Duration::from_secs(2));
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .attempt_timeout(Duration::from_millis(150))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(e.attempts(), 1);
+    assert!(e.may_have_been_sent());
+    slow.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn an_idempotent_create_is_retried_and_reconciled() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    // The first attempt is stored but its answer comes too late; the retry meets the 409.
+    let slow = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(201)
+                .header("location", "http://x/realms/acme/orgs/o1/invitations/i1")
+                .delay(Duration::from_secs(2))
+                .up_to_n_times(1);
+        })
+        .await;
+    let conflict = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+        })
+        .await;
+    let lookup = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ORG_PATH)
+                .query_param("search", "a@x.io");
+            then.status(200)
+                .json_body(json!([{"id": "i1", "email": "a@x.io"}]));
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let created = client
+        .invitations("acme", "o1")
+        .create("A@x.io")
+        .idempotent()
+        .attempt_timeout(Duration::from_millis(150))
+        .await
+        .unwrap();
+    assert_eq!(created.id(), "i1");
+    assert!(created.reconciled());
+    assert!(
+        created
+            .location()
+            .ends_with("/realms/acme/orgs/o1/invitations/i1")
+    );
+    slow.assert_calls_async(1).await;
+    conflict.assert_calls_async(1).await;
+    lookup.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_first_409_is_the_callers_even_when_idempotent() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .idempotent()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
+}
+
+#[tokio::test]
+async fn a_create_refused_with_429_is_sent_again() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    failing(&server, POST, ORG_PATH, 429, Some("1".into()), 1).await;
+    let created = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(201)
+                .header("location", "http://x/realms/acme/orgs/o1/invitations/i9");
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let result = client.invitations("acme", "o1").create("a@x.io").await;
+    assert_eq!(result.unwrap().id(), "i9");
+    created.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_create_answered_503_is_not_sent_again() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let unavailable = failing(&server, POST, ORG_PATH, 503, None, 5).await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    unavailable.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_create_whose_connection_is_refused_is_sent_again() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = VirtualClock::new();
+    let client = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .bearer_token("tok")
+        .retry(RetryConfig::default().without_jitter())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport);
+    assert_eq!(e.attempts(), 3);
+    assert!(!e.may_have_been_sent());
+}
+
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_succeeds_on_the_404_of_its_retry() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let path = format!("{ORG_PATH}/i1");
+    let lost = server
+        .mock_async(|when, then| {
+            when.method(DELETE).path(&path);
+            then.status(204)
+                .delay(Duration::from_secs(2))
+                .up_to_n_times(1);
+        })
+        .await;
+    let gone = server
+        .mock_async(|when, then| {
+            when.method(DELETE).path(&path);
+            then.status(404).json_body(json!({"error": "Not found"}));
+        })
+        .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let org = client.invitations("acme", "o1");
+    org.delete("i1")
+        .attempt_timeout(Duration::from_millis(150))
+        .await
+        .unwrap();
+    lost.assert_calls_async(1).await;
+    gone.assert_calls_async(1).await;
+    // Without an earlier unknown outcome, a 404 is still an error.
+    let e = org.delete("i1").await.unwrap_err();
+    assert!(e.is_not_found());
+}
+
+#[tokio::test]
+async fn a_401_gets_one_new_token_and_one_resend() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let first_grant = server
+        .mock_async(|when, then| {
+            when.method(POST).path_suffix("/token");
+            then.status(200)
+                .json_body(json!({"access_token": "tok-1", "expires_in": 300}))
+                .up_to_n_times(1);
+        })
+        .await;
+    let second_grant = server
+        .mock_async(|when, then| {
+            when.method(POST).path_suffix("/token");
+            then.status(200)
+                .json_body(json!({"access_token": "tok-2", "expires_in": 300}));
+        })
+        .await;
+    let revoked = server
+        .mock_async(|when, then| {
+            when.method(GET).header("authorization", "Bearer tok-1");
+            then.status(401);
+        })
+        .await;
+    let accepted = server
+        .mock_async(|when, then| {
+            when.method(GET).header("authorization", "Bearer tok-2");
+            then.status(200).json_body(json!(3));
+        })
+        .await;
+    let client = builder(&server, &clock)
+        .client_credentials("master", "svc", "secret")
+        .build()
+        .unwrap();
+    assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 3);
+    first_grant.assert_calls_async(1).await;
+    second_grant.assert_calls_async(1).await;
+    revoked.assert_calls_async(1).await;
+    accepted.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_second_401_is_returned() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let grants = server
+        .mock_async(|when, then| {
+            when.method(POST).path_suffix("/token");
+            then.status(200)
+                .json_body(json!({"access_token": "tok", "expires_in": 300}));
+        })
+        .await;
+    let refused = server
+        .mock_async(|when, then| {
+            when.method(GET);
+            then.status(401);
+        })
+        .await;
+    let client = builder(&server, &clock)
+        .client_credentials("master", "svc", "secret")
+        .build()
+        .unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(e.attempts(), 2);
+    grants.assert_calls_async(2).await;
+    refused.assert_calls_async(2).await;
+
+    // A static token cannot be renewed: one attempt.
+    let e = builder(&server, &clock)
+        .build()
+        .unwrap()
+        .invitations("acme", "o1")
+        .count()
+        .await
+        .unwrap_err();
+    assert_eq!(e.attempts(), 1);
+}
+
+#[tokio::test]
+async fn the_operation_deadline_cuts_a_long_retry_after() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let throttled = failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        429,
+        Some("30".into()),
+        5,
+    )
+    .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .count()
+        .operation_timeout(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+    assert!(clock.sleeps().is_empty());
+    throttled.assert_calls_async(1).await;
+
+    // Waits add up against the deadline: 4 s twice fits in 10 s, a third would not.
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let throttled = failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        429,
+        Some("4".into()),
+        10,
+    )
+    .await;
+    let client = builder(&server, &clock)
+        .retry(RetryConfig::default().max_attempts(10))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.attempts(), 3);
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(4), Duration::from_secs(4)]
+    );
+    throttled.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn the_retry_budget_stops_retries_when_everything_fails() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let unavailable = failing(&server, GET, &format!("{ORG_PATH}/count"), 503, None, 1000).await;
+    // Room for two retries (5 each) across all calls of the client.
+    let client = builder(&server, &clock).retry_budget(10).build().unwrap();
+    let org = client.invitations("acme", "o1");
+    let calls: Vec<_> = (0..10).map(|_| tokio::spawn(org.count().send())).collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap_err().kind(), ErrorKind::Server);
+    }
+    // 10 first attempts and 2 retries, instead of 30 requests.
+    unavailable.assert_calls_async(12).await;
+}
+
+#[tokio::test]
+async fn disabled_retry_makes_one_attempt() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let unavailable = failing(&server, GET, &format!("{ORG_PATH}/count"), 503, None, 5).await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .count()
+        .retry(RetryConfig::disabled())
+        .await
+        .unwrap_err();
+    assert_eq!(e.attempts(), 1);
+    unavailable.assert_calls_async(1).await;
+}
+
+/// Everything the library traces, at TRACE, with and without the opt-in for emails.
+async fn traced_create(log_emails: bool) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    failing(&server, POST, ORG_PATH, 429, Some("1".into()), 1).await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(409).json_body(
+                json!({"error": "Invitation for secret.person@example.com already exists."}),
+            );
+        })
+        .await;
+    let client = builder(&server, &clock)
+        .log_emails(log_emails)
+        .build()
+        .unwrap();
+    let e = client
+        .invitations("acme", "o1")
+        .create("Secret.Person@example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
+    let bytes = buffer.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn traces_show_operation_attempts_and_no_email_unless_asked() {
+    let trace = traced_create(false).await;
+    assert!(trace.contains("addOrganizationInvitation"), "{trace}");
+    assert!(trace.contains("request_id="), "{trace}");
+    assert!(trace.contains("realm=\"acme\""), "{trace}");
+    assert!(trace.contains("reason=\"throttled\""), "{trace}");
+    assert!(trace.contains("delay_ms=1000"), "{trace}");
+    assert!(trace.contains("n=2"), "{trace}");
+    assert!(!trace.to_lowercase().contains("secret.person"), "{trace}");
+    assert!(!trace.contains(TOKEN), "{trace}");
+
+    let trace = traced_create(true).await;
+    assert!(trace.contains("secret.person@example.com"), "{trace}");
+}
