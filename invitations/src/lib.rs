@@ -108,6 +108,8 @@ mod me;
 mod org;
 mod response;
 mod retry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod validate;
 
 pub use phasetwo_invitations_client as raw;

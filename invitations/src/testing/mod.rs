@@ -1,0 +1,336 @@
+//! A Phase Two server in-process, for tests and local development without Keycloak.
+//!
+//! It implements the 9 invitation operations the way the real server does (see
+//! `shared` notes in the repository's ARCHITECTURE.md): 201 with an empty body and
+//! `Location` on create, emails lower-cased before storing and comparing, both 409s, a
+//! case-sensitive substring search, 500 for a negative `first` or `max`, 401 for a missing
+//! role, error bodies `{"error": "..."}`. It also has Keycloak's client-credentials token
+//! endpoint, and can inject faults.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), phasetwo_invitations::Error> {
+//! use phasetwo_invitations::testing::{FakeServer, Permission};
+//!
+//! let server = FakeServer::start().await;
+//! server.add_org("acme", "org-1", ["member", "admin"]);
+//! server.add_token("t0ken", Permission::Manage);
+//! let client = phasetwo_invitations::Client::builder()
+//!     .base_url(server.url())
+//!     .bearer_token("t0ken")
+//!     .build()?;
+//! client.invitations("acme", "org-1").create("a@example.com").await?;
+//! assert_eq!(server.invitations("acme", "org-1").len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! Available with the `test-util` feature.
+
+mod api;
+mod state;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+pub use state::{Permission, RecordedRequest, StoredInvitation};
+
+use state::State;
+
+/// A running fake server; it stops when dropped.
+#[derive(Debug)]
+pub struct FakeServer {
+    url: String,
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        // The accept loop owns the connections' tasks: aborting it ends them all.
+        self.accept_loop.abort();
+    }
+}
+
+/// Which requests a [`Fault`] applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every request.
+    Any,
+    /// Requests of one operation, by its OpenAPI `operationId` (`addOrganizationInvitation`).
+    Operation(&'static str),
+    /// Requests whose path starts with this.
+    PathPrefix(String),
+}
+
+/// What happens to a request a fault applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer this status with `{"error": ...}`, without handling the request.
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
+    /// Wait, then handle the request normally.
+    Delay(Duration),
+    /// Close the connection without handling the request or answering.
+    CloseBeforeAnswer,
+    /// Handle the request (an invitation is stored), then close the connection without
+    /// answering: the ambiguous case.
+    CloseAfterHandling,
+    /// Handle the request and send half of the answer's body, then close.
+    TruncatedBody,
+    /// Handle the request and answer its status with an HTML body instead of JSON.
+    NonJsonBody,
+}
+
+/// A fault injected into the next `count` requests within `scope`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub scope: Scope,
+    pub action: FaultAction,
+    pub count: usize,
+}
+
+impl Fault {
+    /// `action` on the next `count` requests within `scope`.
+    pub fn new(scope: Scope, action: FaultAction, count: usize) -> Self {
+        Fault {
+            scope,
+            action,
+            count,
+        }
+    }
+}
+
+impl FakeServer {
+    /// Starts a server on a free port of 127.0.0.1.
+    pub async fn start() -> FakeServer {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("binding 127.0.0.1:0 does not fail")
+    }
+
+    /// Starts a server on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let router = api::router(state.clone());
+        let served_state = state.clone();
+        let accept_loop = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let router = router.clone();
+                let state = served_state.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        serve(request, router.clone(), state.clone())
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    // A connection closed on purpose by a fault ends with an error here.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+                // Reap finished connections so the set does not grow.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(FakeServer {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            accept_loop,
+        })
+    }
+
+    /// The server's base URL, to give to `ClientBuilder::base_url` (`/realms` is below it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Adds an organization (and its realm) with the roles invitations may grant.
+    pub fn add_org<R: Into<String>>(
+        &self,
+        realm: &str,
+        org_id: &str,
+        roles: impl IntoIterator<Item = R>,
+    ) {
+        let roles = roles.into_iter().map(Into::into).collect();
+        self.with(|s| s.add_org(realm, org_id, roles));
+    }
+
+    /// Makes `email` a member of the organization.
+    pub fn add_member(&self, realm: &str, org_id: &str, email: &str) {
+        self.with(|s| s.add_member(realm, org_id, email));
+    }
+
+    /// Stores an invitation directly and returns its id.
+    pub fn add_invitation(&self, realm: &str, org_id: &str, email: &str) -> String {
+        self.with(|s| s.add_invitation(realm, org_id, email))
+    }
+
+    /// Accepts `token` as a bearer token with `permission`.
+    pub fn add_token(&self, token: &str, permission: Permission) {
+        self.with(|s| s.add_token(token, permission, None));
+    }
+
+    /// Registers a confidential client of `realm` for the client-credentials grant; its
+    /// tokens have `permission` and live `lifetime`.
+    pub fn add_client(
+        &self,
+        realm: &str,
+        client_id: &str,
+        secret: &str,
+        permission: Permission,
+        lifetime: Duration,
+    ) {
+        self.with(|s| s.add_client(realm, client_id, secret, permission, lifetime));
+    }
+
+    /// How many tokens the token endpoint has issued.
+    pub fn grants(&self) -> usize {
+        self.with(|s| s.grants)
+    }
+
+    /// The invitations stored for an organization, in creation order.
+    pub fn invitations(&self, realm: &str, org_id: &str) -> Vec<StoredInvitation> {
+        self.with(|s| s.stored(realm, org_id))
+    }
+
+    /// The members of an organization (their emails).
+    pub fn members(&self, realm: &str, org_id: &str) -> Vec<String> {
+        self.with(|s| s.members(realm, org_id))
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear());
+    }
+
+    /// Injects a fault; faults apply in the order injected.
+    pub fn inject(&self, fault: Fault) {
+        if fault.count > 0 {
+            self.with(|s| s.faults.push(fault));
+        }
+    }
+}
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+/// One request: recorded, then faulted or passed to the API.
+async fn serve(
+    request: Request<Incoming>,
+    router: axum::Router,
+    state: Arc<Mutex<State>>,
+) -> Result<Response<Body>, std::io::Error> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let operation = api::operation_of(&parts.method, parts.uri.path());
+    let fault = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.record(&parts, &body);
+        s.take_fault(operation, parts.uri.path())
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let handle = |request: Request<axum::body::Body>| async move {
+        let response: axum::response::Response = router
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        (parts, bytes)
+    };
+    let closed = || std::io::Error::other("connection closed by an injected fault");
+    match fault {
+        None => {
+            let (parts, bytes) = handle(request).await;
+            Ok(Response::from_parts(parts, full(bytes)))
+        }
+        Some(FaultAction::Status {
+            status,
+            retry_after,
+        }) => Ok(api::injected_status(status, retry_after).map(full)),
+        Some(FaultAction::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            let (parts, bytes) = handle(request).await;
+            Ok(Response::from_parts(parts, full(bytes)))
+        }
+        Some(FaultAction::CloseBeforeAnswer) => Err(closed()),
+        Some(FaultAction::CloseAfterHandling) => {
+            handle(request).await;
+            Err(closed())
+        }
+        Some(FaultAction::TruncatedBody) => {
+            let (parts, bytes) = handle(request).await;
+            let half = bytes.slice(..bytes.len() / 2);
+            // The error comes a moment later, so the head and the first half go out first.
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("body cut short by an injected fault"))
+            });
+            let frames = futures_util::StreamExt::chain(
+                futures_util::stream::iter([Ok(Frame::data(half))]),
+                cut,
+            );
+            // Content-Length still announces the whole body.
+            Ok(Response::from_parts(
+                parts,
+                StreamBody::new(frames).boxed_unsync(),
+            ))
+        }
+        Some(FaultAction::NonJsonBody) => {
+            let (mut parts, _) = handle(request).await;
+            parts.headers.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/html"),
+            );
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Ok(Response::from_parts(
+                parts,
+                full("<html><body>Something went wrong</body></html>"),
+            ))
+        }
+    }
+}
