@@ -1,0 +1,279 @@
+//! The facade against the built-in server: the real server's behaviour, faults included, as an
+//! application meets it.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
+
+const TOKEN: &str = "admin-token";
+
+async fn setup() -> (FakeServer, Client) {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member", "admin"]);
+    server.add_token(TOKEN, Permission::Manage);
+    let client = Client::builder()
+        .base_url(format!("{}/", server.url()))
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    (server, client)
+}
+
+/// The facade's design program, with an administrator's and an invitee's client.
+#[tokio::test]
+async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo_invitations::Error>
+{
+    let (server, client) = setup().await;
+    server.add_token("alice-token", Permission::User("alice@example.com".into()));
+    let org = client.invitations("acme", "org-1");
+    let created = org
+        .create("Alice@Example.com")
+        .roles(["member"])
+        .send_email(true)
+        .redirect_uri("https://app.example.com/welcome")
+        .attribute("team", ["blue"])
+        .send()
+        .await?;
+    let id = created.id().to_owned();
+    let found = org.get(&id).send().await?.expect("just created");
+    assert_eq!(found.email, "alice@example.com");
+    assert_eq!(found.attributes["team"], ["blue"]);
+    let n: u64 = org.count().send().await?;
+    assert_eq!(n, 1);
+    let all: Vec<_> = org
+        .list()
+        .search("ALICE")
+        .page_size(50)
+        .stream()
+        .try_collect()
+        .await?;
+    assert_eq!(all.len(), 1, "the search is lower-cased for the server");
+    let first_page = org.list().page_size(10).page().await?;
+    assert_eq!(first_page.len(), 1);
+    match org.create("alice@example.com").send().await {
+        Err(e) if e.kind() == ErrorKind::AlreadyInvited => {}
+        other => panic!("{other:?}"),
+    }
+    org.resend(&id).send().await?;
+    assert_eq!(server.invitations("acme", "org-1")[0].emails_sent, 2);
+
+    let alice = Client::builder()
+        .base_url(server.url())
+        .bearer_token("alice-token")
+        .build()?;
+    let mine = alice.my_invitations("acme");
+    for inv in mine.list().send().await? {
+        mine.accept(&inv.id).send().await?;
+    }
+    assert_eq!(server.members("acme", "org-1"), ["alice@example.com"]);
+    match org.create("alice@example.com").send().await {
+        Err(e) if e.kind() == ErrorKind::AlreadyMember => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        org.get(&id).await?.is_none(),
+        "accepting removed the invitation"
+    );
+    let e = org.delete(&id).send().await.unwrap_err();
+    assert!(e.is_not_found());
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_refusals_come_back_typed() {
+    let (server, client) = setup().await;
+    server.add_token("viewer", Permission::View);
+    let org = client.invitations("acme", "org-1");
+    let e = org.create("a@x.io").roles(["owner"]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadRequest);
+    assert_eq!(e.server_message(), Some("Unknown role in list."));
+
+    let viewer = Client::builder()
+        .base_url(server.url())
+        .bearer_token("viewer")
+        .build()
+        .unwrap();
+    let e = viewer
+        .invitations("acme", "org-1")
+        .create("a@x.io")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(e.attempts(), 1, "a static token cannot be renewed");
+
+    let e = client
+        .invitations("acme", "no-such-org")
+        .count()
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found());
+    assert!(server.invitations("acme", "org-1").is_empty());
+}
+
+#[tokio::test]
+async fn paging_over_many_invitations_sees_each_once() {
+    let (server, client) = setup().await;
+    for i in 0..250 {
+        server.add_invitation("acme", "org-1", &format!("user{i:03}@example.com"));
+    }
+    let org = client.invitations("acme", "org-1");
+    let ids: Vec<String> = org
+        .list()
+        .page_size(40)
+        .stream()
+        .map_ok(|i| i.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 250);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 250);
+    // 250 / 40: six full pages and a short one.
+    assert_eq!(server.requests().len(), 7);
+    let some: Vec<_> = org
+        .list()
+        .search("user1")
+        .max_items(15)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(some.len(), 15);
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
+    let (server, client) = setup().await;
+    let org = client.invitations("acme", "org-1");
+    let create = Scope::Operation("addOrganizationInvitation");
+
+    server.inject(Fault::new(
+        create.clone(),
+        FaultAction::CloseAfterHandling,
+        1,
+    ));
+    let e = org.create("one@example.com").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport);
+    assert!(e.may_have_been_sent());
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(server.invitations("acme", "org-1").len(), 1);
+
+    server.inject(Fault::new(create, FaultAction::CloseAfterHandling, 1));
+    let created = org.create("two@example.com").idempotent().await.unwrap();
+    assert!(created.reconciled());
+    let stored = server.invitations("acme", "org-1");
+    assert_eq!(
+        stored.len(),
+        2,
+        "exactly one invitation for two@example.com"
+    );
+    assert_eq!(stored[1].id, created.id());
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
+    let (server, client) = setup().await;
+    let org = client.invitations("acme", "org-1");
+    server.inject(Fault::new(
+        Scope::Operation("getOrganizationInvitationCount"),
+        FaultAction::CloseBeforeAnswer,
+        2,
+    ));
+    assert_eq!(org.count().await.unwrap(), 0);
+
+    server.inject(Fault::new(
+        Scope::Operation("resendOrganizationInvitation"),
+        FaultAction::CloseBeforeAnswer,
+        1,
+    ));
+    let id = server.add_invitation("acme", "org-1", "a@x.io");
+    let e = org.resend(&id).await.unwrap_err();
+    assert_eq!(e.attempts(), 1, "an email is not sent twice on a guess");
+}
+
+#[tokio::test]
+async fn throttling_and_unavailability_are_ridden_out() {
+    let (server, client) = setup().await;
+    let org = client.invitations("acme", "org-1");
+    server.inject(Fault::new(
+        Scope::Operation("addOrganizationInvitation"),
+        FaultAction::Status {
+            status: 429,
+            retry_after: Some("0".into()),
+        },
+        2,
+    ));
+    server.inject(Fault::new(
+        Scope::Operation("getOrganizationInvitations"),
+        FaultAction::Status {
+            status: 503,
+            retry_after: None,
+        },
+        1,
+    ));
+    org.create("a@x.io").await.unwrap();
+    assert_eq!(org.list().page().await.unwrap().len(), 1);
+    assert_eq!(server.invitations("acme", "org-1").len(), 1);
+}
+
+#[tokio::test]
+async fn broken_bodies_are_typed_errors() {
+    let (server, client) = setup().await;
+    server.add_invitation("acme", "org-1", "a@x.io");
+    let org = client.invitations("acme", "org-1");
+    let list = Scope::Operation("getOrganizationInvitations");
+    server.inject(Fault::new(list.clone(), FaultAction::NonJsonBody, 1));
+    let e = org.list().page().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(200));
+    assert!(e.body_snippet().unwrap().starts_with("<html>"));
+
+    // A cut body is a broken connection: a read is retried and succeeds.
+    server.inject(Fault::new(list, FaultAction::TruncatedBody, 1));
+    assert_eq!(org.list().page().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn client_credentials_are_renewed_as_tokens_expire() {
+    let (server, _) = setup().await;
+    server.add_client(
+        "master",
+        "svc",
+        "s3cret",
+        Permission::Manage,
+        Duration::from_millis(1500),
+    );
+    let client = Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", "s3cret")
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", "org-1");
+    org.count().await.unwrap();
+    org.count().await.unwrap();
+    assert_eq!(server.grants(), 1);
+    // The token's 1 s lifetime (as `expires_in` rounds it) is renewed ahead of time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    org.count().await.unwrap();
+    assert_eq!(server.grants(), 2);
+}
+
+#[tokio::test]
+async fn path_values_reach_the_server_as_one_segment() {
+    let (server, client) = setup().await;
+    server.add_org("acme", "a/b?c #%é", ["member"]);
+    let org = client.invitations("acme", "a/b?c #%é");
+    let created = org.create("x@y.io").await.unwrap();
+    assert_eq!(server.invitations("acme", "a/b?c #%é").len(), 1);
+    assert!(org.get(created.id()).await.unwrap().is_some());
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with("/realms/acme/orgs/a%2Fb%3Fc%20%23%25%C3%A9/invitations")),
+        "{paths:?}"
+    );
+}
