@@ -129,3 +129,8 @@ pub use retry::{Clock, RetryConfig, TokioClock};
 /// An invitation as the server describes it. Only `id` and `email` are always present;
 /// `created_at` is `yyyy-MM-ddTHH:mmZ` (UTC, minutes), not RFC 3339.
 pub type Invitation = raw::types::InvitationRepresentation;
+
+/// The README's Rust example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExample;
