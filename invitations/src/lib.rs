@@ -100,6 +100,7 @@
 //! same server and authentication.
 
 mod auth;
+mod bulk;
 mod call;
 mod client;
 mod error;
@@ -115,6 +116,10 @@ mod validate;
 pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
+pub use bulk::{
+    BulkReport, CreateMany, DEFAULT_CONCURRENCY, DeleteMatching, Failure, ItemResult,
+    NewInvitation, Outcome,
+};
 pub use call::REQUEST_ID_HEADER;
 pub use client::{Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL};
 pub use error::{Error, ErrorKind};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
 
+use crate::bulk::{CreateMany, DeleteMatching, NewInvitation};
 use crate::call::{Call, CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
 use crate::raw::types::InvitationRequestRepresentation;
@@ -121,6 +122,36 @@ impl OrgInvitations {
         }
     }
 
+    /// Invites many people: checks every item first, drops duplicates, then creates
+    /// idempotently with bounded concurrency; see [`CreateMany`].
+    pub fn create_many<I: Into<NewInvitation>>(
+        &self,
+        items: impl IntoIterator<Item = I>,
+    ) -> CreateMany {
+        CreateMany::new(self.clone(), items.into_iter().map(Into::into).collect())
+    }
+
+    /// Deletes every invitation whose email contains `search` (lower-cased); see
+    /// [`DeleteMatching`].
+    pub fn delete_matching(&self, search: impl AsRef<str>) -> DeleteMatching {
+        DeleteMatching::new(self.clone(), search.as_ref().to_owned())
+    }
+
+    /// The create builder for one bulk item.
+    pub(crate) fn create_from(&self, item: &NewInvitation) -> CreateInvitation {
+        let mut create = self
+            .create(item.email.clone())
+            .roles(item.roles.iter().cloned())
+            .send_email(item.send_email);
+        if let Some(uri) = &item.redirect_uri {
+            create = create.redirect_uri(uri.clone());
+        }
+        for (key, values) in &item.attributes {
+            create = create.attribute(key.clone(), values.iter().cloned());
+        }
+        create
+    }
+
     /// The invitation whose email is exactly `email` (after trimming and lower-casing), if
     /// any. Pages through the server's substring search for it.
     pub async fn find_by_email(&self, email: &str) -> Result<Option<Invitation>, Error> {
@@ -202,6 +233,11 @@ impl CreateInvitation {
             .or_default()
             .extend(values.into_iter().map(Into::into));
         self
+    }
+
+    /// Runs every check and returns the email as it will be sent.
+    pub(crate) fn checked_email(&self) -> Result<String, Error> {
+        self.body().map(|body| body.email)
     }
 
     /// The request body, after every check.

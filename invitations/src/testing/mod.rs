@@ -92,21 +92,32 @@ pub enum FaultAction {
     NonJsonBody,
 }
 
-/// A fault injected into the next `count` requests within `scope`.
+/// A fault injected into requests within `scope`: every `every`-th of them, `count` times.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub scope: Scope,
     pub action: FaultAction,
     pub count: usize,
+    pub every: usize,
+    /// Requests within the scope seen so far.
+    pub(crate) seen: usize,
 }
 
 impl Fault {
     /// `action` on the next `count` requests within `scope`.
     pub fn new(scope: Scope, action: FaultAction, count: usize) -> Self {
+        Fault::every(scope, action, 1, count)
+    }
+
+    /// `action` on every `nth` request within `scope` (1 for each), `count` times in all:
+    /// spreads faults over a run instead of bunching them at its start.
+    pub fn every(scope: Scope, action: FaultAction, nth: usize, count: usize) -> Self {
         Fault {
             scope,
             action,
             count,
+            every: nth.max(1),
+            seen: 0,
         }
     }
 }

@@ -230,17 +230,29 @@ impl State {
         });
     }
 
-    /// The action of the first fault matching this request, using up one of its count.
+    /// The action of the first fault due for this request, using up one of its count. Every
+    /// fault whose scope matches counts the request, due or not.
     pub(crate) fn take_fault(
         &mut self,
         operation: Option<&str>,
         path: &str,
     ) -> Option<FaultAction> {
-        let index = self.faults.iter().position(|f| match &f.scope {
-            Scope::Any => true,
-            Scope::Operation(op) => operation == Some(*op),
-            Scope::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
-        })?;
+        let mut due = None;
+        for (index, fault) in self.faults.iter_mut().enumerate() {
+            let in_scope = match &fault.scope {
+                Scope::Any => true,
+                Scope::Operation(op) => operation == Some(*op),
+                Scope::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
+            };
+            if !in_scope {
+                continue;
+            }
+            fault.seen += 1;
+            if due.is_none() && fault.seen % fault.every == 0 {
+                due = Some(index);
+            }
+        }
+        let index = due?;
         let fault = &mut self.faults[index];
         let action = fault.action.clone();
         fault.count -= 1;

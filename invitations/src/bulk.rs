@@ -1,0 +1,527 @@
+//! Many invitations at once: `create_many` and `delete_matching`.
+//!
+//! Every item is checked before anything is sent, duplicates are dropped, creates are
+//! idempotent (a re-run after a crash creates only what is missing), and results stream out as
+//! they finish. Errors that would fail every item (401, 403, 404 of the organization) stop the
+//! run; the items not yet started are reported as not attempted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::error::{Error, ErrorKind};
+use crate::{OrgInvitations, validate};
+
+/// Requests in flight at once, unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// One invitation to create: an email, and optionally what [`CreateInvitation`] can set.
+///
+/// [`CreateInvitation`]: crate::CreateInvitation
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewInvitation {
+    pub email: String,
+    pub roles: Vec<String>,
+    pub send_email: bool,
+    pub redirect_uri: Option<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+impl NewInvitation {
+    /// An invitation for `email` with nothing else set.
+    pub fn new(email: impl Into<String>) -> Self {
+        NewInvitation {
+            email: email.into(),
+            ..NewInvitation::default()
+        }
+    }
+}
+
+impl From<&str> for NewInvitation {
+    fn from(email: &str) -> Self {
+        NewInvitation::new(email)
+    }
+}
+
+impl From<String> for NewInvitation {
+    fn from(email: String) -> Self {
+        NewInvitation::new(email)
+    }
+}
+
+/// What happened to one item.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Created; `reconciled` when it was found after an attempt with an unknown outcome.
+    Created { id: String, reconciled: bool },
+    /// The email already had an invitation (nothing was changed).
+    AlreadyInvited,
+    /// The email belongs to a member of the organization.
+    AlreadyMember,
+    /// The same email (after trimming and lower-casing) came earlier, at this index.
+    Duplicate { first_index: usize },
+    /// Refused before sending.
+    Invalid(Error),
+    /// The server or the network failed for this item.
+    Failed(Error),
+    /// Not sent, because an earlier error would have failed it too.
+    NotAttempted { reason: String },
+    /// Dry run: would be created.
+    WouldCreate,
+    /// Deleted.
+    Deleted { id: String },
+    /// Already deleted by someone else.
+    AlreadyGone { id: String },
+    /// Dry run: would be deleted.
+    WouldDelete { id: String },
+}
+
+impl Outcome {
+    /// A short name, as written in reports: `created`, `already_invited`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Created { .. } => "created",
+            Outcome::AlreadyInvited => "already_invited",
+            Outcome::AlreadyMember => "already_member",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Invalid(_) => "invalid",
+            Outcome::Failed(_) => "failed",
+            Outcome::NotAttempted { .. } => "not_attempted",
+            Outcome::WouldCreate => "would_create",
+            Outcome::Deleted { .. } => "deleted",
+            Outcome::AlreadyGone { .. } => "already_gone",
+            Outcome::WouldDelete { .. } => "would_delete",
+        }
+    }
+
+    /// The error, for `Invalid` and `Failed`.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Outcome::Invalid(e) | Outcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The invitation id, when there is one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Outcome::Created { id, .. }
+            | Outcome::Deleted { id }
+            | Outcome::AlreadyGone { id }
+            | Outcome::WouldDelete { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// The result of one item, in the input's order by `index`.
+#[derive(Debug)]
+pub struct ItemResult {
+    /// Position of the item in the input (0-based).
+    pub index: usize,
+    /// The email as sent (trimmed, lower-cased), or as given when it was invalid.
+    pub email: String,
+    pub outcome: Outcome,
+}
+
+impl ItemResult {
+    /// One line of JSON: `{"index":..,"email":..,"outcome":..,"id":..,"error":..}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "index": self.index,
+            "email": self.email,
+            "outcome": self.outcome.name(),
+        });
+        if let Some(id) = self.outcome.id() {
+            value["id"] = id.into();
+        }
+        if let Outcome::Created {
+            reconciled: true, ..
+        } = self.outcome
+        {
+            value["reconciled"] = true.into();
+        }
+        if let Some(error) = self.outcome.error() {
+            value["error"] = error.to_string().into();
+        }
+        if let Outcome::NotAttempted { reason } = &self.outcome {
+            value["error"] = reason.clone().into();
+        }
+        if let Outcome::Duplicate { first_index } = self.outcome {
+            value["duplicate_of"] = first_index.into();
+        }
+        value
+    }
+}
+
+/// A failed item, as kept in the report.
+#[derive(Debug)]
+pub struct Failure {
+    pub index: usize,
+    pub email: String,
+    pub error: Error,
+}
+
+/// Totals of a run.
+#[derive(Debug, Default)]
+pub struct BulkReport {
+    pub created: usize,
+    pub reconciled: usize,
+    pub already_invited: usize,
+    pub already_member: usize,
+    pub duplicates: usize,
+    pub invalid: Vec<Failure>,
+    pub failed: Vec<Failure>,
+    pub not_attempted: usize,
+    pub would_create: usize,
+    pub deleted: usize,
+    pub already_gone: usize,
+    pub would_delete: usize,
+    pub elapsed: Duration,
+}
+
+impl BulkReport {
+    /// Counts one item; errors are kept.
+    pub fn record(&mut self, item: ItemResult) {
+        match item.outcome {
+            Outcome::Created { reconciled, .. } => {
+                self.created += 1;
+                self.reconciled += usize::from(reconciled);
+            }
+            Outcome::AlreadyInvited => self.already_invited += 1,
+            Outcome::AlreadyMember => self.already_member += 1,
+            Outcome::Duplicate { .. } => self.duplicates += 1,
+            Outcome::Invalid(error) => self.invalid.push(Failure {
+                index: item.index,
+                email: item.email,
+                error,
+            }),
+            Outcome::Failed(error) => self.failed.push(Failure {
+                index: item.index,
+                email: item.email,
+                error,
+            }),
+            Outcome::NotAttempted { .. } => self.not_attempted += 1,
+            Outcome::WouldCreate => self.would_create += 1,
+            Outcome::Deleted { .. } => self.deleted += 1,
+            Outcome::AlreadyGone { .. } => self.already_gone += 1,
+            Outcome::WouldDelete { .. } => self.would_delete += 1,
+        }
+    }
+
+    /// Whether every item ended as intended: nothing invalid, failed or left out.
+    pub fn is_success(&self) -> bool {
+        self.invalid.is_empty() && self.failed.is_empty() && self.not_attempted == 0
+    }
+
+    /// Reads a whole result stream into a report.
+    pub async fn collect(results: impl Stream<Item = ItemResult>) -> BulkReport {
+        let started = Instant::now();
+        let mut report = BulkReport::default();
+        futures_util::pin_mut!(results);
+        while let Some(item) = results.next().await {
+            report.record(item);
+        }
+        report.elapsed = started.elapsed();
+        report
+    }
+}
+
+impl fmt::Display for BulkReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        let counts = [
+            ("created", self.created),
+            ("reconciled after a retry", self.reconciled),
+            ("already invited", self.already_invited),
+            ("already members", self.already_member),
+            ("duplicates", self.duplicates),
+            ("invalid", self.invalid.len()),
+            ("failed", self.failed.len()),
+            ("not attempted", self.not_attempted),
+            ("would be created", self.would_create),
+            ("deleted", self.deleted),
+            ("already gone", self.already_gone),
+            ("would be deleted", self.would_delete),
+        ];
+        for (what, n) in counts {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("nothing to do".to_owned());
+        }
+        write!(
+            f,
+            "{} in {:.1} s",
+            parts.join(", "),
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// Builder of [`OrgInvitations::create_many`].
+#[must_use = "a builder does nothing until run"]
+pub struct CreateMany {
+    org: OrgInvitations,
+    items: Vec<NewInvitation>,
+    concurrency: usize,
+    rate: Option<Arc<DefaultDirectRateLimiter>>,
+    dry_run: bool,
+}
+
+impl fmt::Debug for CreateMany {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateMany")
+            .field("org", &self.org)
+            .field("items", &self.items.len())
+            .field("concurrency", &self.concurrency)
+            .field("rate_limited", &self.rate.is_some())
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+/// Stops a run once an error shows every further item would fail too.
+#[derive(Default)]
+struct StopSignal(Mutex<Option<String>>);
+
+impl StopSignal {
+    fn reason(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops the run if `error` would fail every item: the token or the organization is bad.
+    fn stop_if_fatal(&self, error: &Error) {
+        let fatal = matches!(
+            error.kind(),
+            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::NotFound | ErrorKind::Auth
+        );
+        if fatal {
+            let mut reason = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            reason.get_or_insert_with(|| format!("stopped after: {error}"));
+        }
+    }
+}
+
+/// A shared requests-per-second limit.
+fn rate_limiter(per_second: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    NonZeroU32::new(per_second).map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))))
+}
+
+impl CreateMany {
+    pub(crate) fn new(org: OrgInvitations, items: Vec<NewInvitation>) -> Self {
+        CreateMany {
+            org,
+            items,
+            concurrency: DEFAULT_CONCURRENCY,
+            rate: None,
+            dry_run: false,
+        }
+    }
+
+    /// Requests in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// At most `per_second` creates a second (0: no limit).
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate = rate_limiter(per_second);
+        self
+    }
+
+    /// Checks every item and looks up which emails already have an invitation; sends no
+    /// write.
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// Runs, and reports when every item is done.
+    pub async fn send(self) -> BulkReport {
+        BulkReport::collect(self.stream()).await
+    }
+
+    /// Runs as the stream is read, yielding each item's result when it is known: invalid items
+    /// and duplicates first, then sent ones as they finish.
+    pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
+        let CreateMany {
+            org,
+            items,
+            concurrency,
+            rate,
+            dry_run,
+        } = self;
+        let mut checked = Vec::new();
+        let mut to_send = Vec::new();
+        let mut first_seen: HashMap<String, usize> = HashMap::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let request = org.create_from(&item);
+            match request.checked_email() {
+                Err(error) => checked.push(ItemResult {
+                    index,
+                    email: item.email,
+                    outcome: Outcome::Invalid(error),
+                }),
+                Ok(email) => match first_seen.get(&email) {
+                    Some(&first_index) => checked.push(ItemResult {
+                        index,
+                        email,
+                        outcome: Outcome::Duplicate { first_index },
+                    }),
+                    None => {
+                        first_seen.insert(email.clone(), index);
+                        to_send.push((index, email, request));
+                    }
+                },
+            }
+        }
+
+        let stop = Arc::new(StopSignal::default());
+        let sent = stream::iter(to_send)
+            .map(move |(index, email, request)| {
+                let (org, stop, rate) = (org.clone(), stop.clone(), rate.clone());
+                async move {
+                    if let Some(reason) = stop.reason() {
+                        let outcome = Outcome::NotAttempted { reason };
+                        return ItemResult {
+                            index,
+                            email,
+                            outcome,
+                        };
+                    }
+                    let outcome = if dry_run {
+                        match org.find_by_email(&email).await {
+                            Ok(Some(_)) => Outcome::AlreadyInvited,
+                            Ok(None) => Outcome::WouldCreate,
+                            Err(error) => {
+                                stop.stop_if_fatal(&error);
+                                Outcome::Failed(error)
+                            }
+                        }
+                    } else {
+                        if let Some(rate) = &rate {
+                            rate.until_ready().await;
+                        }
+                        match request.idempotent().send().await {
+                            Ok(created) => Outcome::Created {
+                                reconciled: created.reconciled(),
+                                id: created.id().to_owned(),
+                            },
+                            Err(e) if e.kind() == ErrorKind::AlreadyInvited => {
+                                Outcome::AlreadyInvited
+                            }
+                            Err(e) if e.kind() == ErrorKind::AlreadyMember => {
+                                Outcome::AlreadyMember
+                            }
+                            Err(error) => {
+                                stop.stop_if_fatal(&error);
+                                Outcome::Failed(error)
+                            }
+                        }
+                    };
+                    ItemResult {
+                        index,
+                        email,
+                        outcome,
+                    }
+                }
+            })
+            .buffer_unordered(concurrency);
+        stream::iter(checked).chain(sent)
+    }
+}
+
+/// Builder of [`OrgInvitations::delete_matching`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until run"]
+pub struct DeleteMatching {
+    org: OrgInvitations,
+    search: String,
+    concurrency: usize,
+    dry_run: bool,
+}
+
+impl DeleteMatching {
+    pub(crate) fn new(org: OrgInvitations, search: String) -> Self {
+        DeleteMatching {
+            org,
+            search,
+            concurrency: DEFAULT_CONCURRENCY,
+            dry_run: false,
+        }
+    }
+
+    /// Deletes in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Lists what would be deleted; deletes nothing.
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// Runs, and reports when every item is done. Fails only if the matching invitations
+    /// cannot be listed.
+    pub async fn send(self) -> Result<BulkReport, Error> {
+        let started = Instant::now();
+        let mut report = BulkReport::collect(self.stream().await?).await;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Collects every matching invitation first (deleting while paging by offset would skip
+    /// some), then deletes them, yielding each result as it finishes.
+    pub async fn stream(self) -> Result<impl Stream<Item = ItemResult> + Send + 'static, Error> {
+        validate::path_segment("realm", self.org.realm())?;
+        let matching: Vec<_> = self
+            .org
+            .list()
+            .search(&self.search)
+            .stream()
+            .try_collect()
+            .await?;
+        let (org, dry_run) = (self.org, self.dry_run);
+        let stop = Arc::new(StopSignal::default());
+        Ok(stream::iter(matching.into_iter().enumerate())
+            .map(move |(index, invitation)| {
+                let (org, stop) = (org.clone(), stop.clone());
+                async move {
+                    let id = invitation.id;
+                    let email = invitation.email;
+                    let outcome = if let Some(reason) = stop.reason() {
+                        Outcome::NotAttempted { reason }
+                    } else if dry_run {
+                        Outcome::WouldDelete { id }
+                    } else {
+                        match org.delete(&id).send().await {
+                            Ok(()) => Outcome::Deleted { id },
+                            Err(e) if e.is_not_found() => Outcome::AlreadyGone { id },
+                            Err(error) => {
+                                stop.stop_if_fatal(&error);
+                                Outcome::Failed(error)
+                            }
+                        }
+                    };
+                    ItemResult {
+                        index,
+                        email,
+                        outcome,
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency))
+    }
+}

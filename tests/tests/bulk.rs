@@ -1,0 +1,328 @@
+//! `create_many` and `delete_matching` against the built-in server, with and without faults.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations::{Client, NewInvitation, Outcome, RetryConfig};
+
+async fn setup() -> (FakeServer, Client) {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member", "admin"]);
+    server.add_token("admin", Permission::Manage);
+    server.add_token("viewer", Permission::View);
+    let client = client(&server, "admin");
+    (server, client)
+}
+
+fn client(server: &FakeServer, token: &str) -> Client {
+    Client::builder()
+        .base_url(server.url())
+        .bearer_token(token)
+        .retry(
+            RetryConfig::default()
+                .initial_backoff(Duration::from_millis(1))
+                .max_attempts(4),
+        )
+        .build()
+        .unwrap()
+}
+
+/// 1,000 rows: 900 distinct valid emails, 60 duplicates (other case, spaces), 40 invalid.
+fn thousand_rows() -> (Vec<String>, BTreeSet<String>) {
+    let mut rows = Vec::new();
+    let mut expected = BTreeSet::new();
+    for i in 0..900 {
+        rows.push(format!("person{i}@example.com"));
+        expected.insert(format!("person{i}@example.com"));
+    }
+    for i in 0..60 {
+        rows.push(format!("  Person{}@EXAMPLE.com ", i * 7));
+    }
+    for i in 0..40 {
+        rows.push(if i % 2 == 0 {
+            format!("broken{i}")
+        } else {
+            "   ".to_owned()
+        });
+    }
+    (rows, expected)
+}
+
+fn stored_emails(server: &FakeServer) -> BTreeSet<String> {
+    server
+        .invitations("acme", "org-1")
+        .into_iter()
+        .map(|i| i.email)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_rows_give_the_exact_report_and_a_rerun_creates_nothing() {
+    let (server, client) = setup().await;
+    let org = client.invitations("acme", "org-1");
+    let (rows, expected) = thousand_rows();
+
+    let report = org.create_many(rows.clone()).concurrency(8).send().await;
+    assert_eq!(report.created, 900, "{report}");
+    assert_eq!(report.duplicates, 60, "{report}");
+    assert_eq!(report.invalid.len(), 40, "{report}");
+    assert!(
+        report.failed.is_empty() && report.not_attempted == 0,
+        "{report}"
+    );
+    assert!(
+        report
+            .invalid
+            .iter()
+            .all(|f| f.error.field() == Some("email"))
+    );
+    assert_eq!(stored_emails(&server), expected);
+    assert_eq!(server.invitations("acme", "org-1").len(), 900);
+
+    let rerun = org.create_many(rows).concurrency(8).send().await;
+    assert_eq!(rerun.created, 0, "{rerun}");
+    assert_eq!(rerun.already_invited, 900, "{rerun}");
+    assert_eq!(server.invitations("acme", "org-1").len(), 900);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_leave_exactly_one_invitation_per_email_and_a_truthful_report() {
+    let (server, client) = setup().await;
+    let org = client.invitations("acme", "org-1");
+    let create = Scope::Operation("addOrganizationInvitation");
+    // About a fifth of the creates meet a fault, spread over the run.
+    server.inject(Fault::every(
+        create.clone(),
+        FaultAction::Status {
+            status: 503,
+            retry_after: None,
+        },
+        10,
+        25,
+    ));
+    server.inject(Fault::every(
+        create.clone(),
+        FaultAction::CloseAfterHandling,
+        20,
+        12,
+    ));
+    server.inject(Fault::every(
+        create.clone(),
+        FaultAction::Status {
+            status: 429,
+            retry_after: Some("1".into()),
+        },
+        50,
+        3,
+    ));
+    server.inject(Fault::every(create, FaultAction::CloseBeforeAnswer, 25, 10));
+    let emails: Vec<String> = (0..200).map(|i| format!("u{i}@example.com")).collect();
+
+    let mut created = BTreeSet::new();
+    let mut failed = Vec::new();
+    let mut results = std::pin::pin!(org.create_many(emails.clone()).concurrency(8).stream());
+    while let Some(item) = results.next().await {
+        let stored = server.invitations("acme", "org-1");
+        let stored_for_email = stored.iter().filter(|i| i.email == item.email).count();
+        assert!(
+            stored_for_email <= 1,
+            "{} stored {stored_for_email} times",
+            item.email
+        );
+        match item.outcome {
+            Outcome::Created { id, .. } => {
+                // The reported id is the stored invitation of that email.
+                let entry = stored
+                    .iter()
+                    .find(|i| i.id == id)
+                    .expect("reported id stored");
+                assert_eq!(entry.email, item.email);
+                assert!(created.insert(item.email.clone()), "{} twice", item.email);
+            }
+            Outcome::Failed(error) => {
+                // A failure stored nothing, unless the error says the request may have
+                // reached the server.
+                assert!(
+                    stored_for_email == 0 || error.may_have_been_sent(),
+                    "{error:?}"
+                );
+                failed.push(item.email);
+            }
+            other => panic!("{}: {other:?}", item.email),
+        }
+    }
+    assert_eq!(created.len() + failed.len(), 200);
+    assert!(created.len() >= 190, "{} created", created.len());
+
+    // A re-run creates what is missing, and nothing twice.
+    let rerun = org.create_many(emails.clone()).concurrency(8).send().await;
+    assert!(rerun.is_success(), "{rerun}");
+    assert_eq!(rerun.created + rerun.already_invited, 200, "{rerun}");
+    // Leftover faults may make the re-run find (reconcile) invitations the first run stored;
+    // only the first run's failures can be new.
+    assert!(rerun.created - rerun.reconciled <= failed.len(), "{rerun}");
+    assert_eq!(stored_emails(&server), emails.into_iter().collect());
+    assert_eq!(server.invitations("acme", "org-1").len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_stops_the_run_early() {
+    let (server, _) = setup().await;
+    let viewer = client(&server, "viewer");
+    let emails: Vec<String> = (0..100).map(|i| format!("v{i}@example.com")).collect();
+    let report = viewer
+        .invitations("acme", "org-1")
+        .create_many(emails)
+        .concurrency(4)
+        .send()
+        .await;
+    assert!(
+        report.failed.len() <= 4,
+        "only requests already in flight fail: {report}"
+    );
+    assert!(!report.failed.is_empty());
+    assert_eq!(report.failed.len() + report.not_attempted, 100, "{report}");
+    assert!(server.invitations("acme", "org-1").is_empty());
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert!(posts <= 4, "{posts} creates sent after the first 401");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_organization_stops_the_run_too() {
+    let (_server, client) = setup().await;
+    let report = client
+        .invitations("acme", "no-such-org")
+        .create_many(["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io", "f@x.io"])
+        .concurrency(1)
+        .send()
+        .await;
+    assert_eq!(report.failed.len(), 1, "{report}");
+    assert!(report.failed[0].error.is_not_found());
+    assert_eq!(report.not_attempted, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_item_refusals_do_not_stop_the_run() {
+    let (server, client) = setup().await;
+    server.add_member("acme", "org-1", "member@x.io");
+    server.add_invitation("acme", "org-1", "invited@x.io");
+    let items = vec![
+        NewInvitation::new("ok@x.io"),
+        NewInvitation {
+            roles: vec!["owner".into()],
+            ..NewInvitation::new("bad-role@x.io")
+        },
+        NewInvitation::new("member@x.io"),
+        NewInvitation::new("Invited@x.io"),
+        NewInvitation {
+            roles: vec!["member".into()],
+            send_email: true,
+            redirect_uri: Some("https://app.example.com/".into()),
+            ..NewInvitation::new("full@x.io")
+        },
+    ];
+    let report = client
+        .invitations("acme", "org-1")
+        .create_many(items)
+        .send()
+        .await;
+    assert_eq!(report.created, 2, "{report}");
+    assert_eq!(report.already_member, 1);
+    assert_eq!(report.already_invited, 1);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].email, "bad-role@x.io");
+    assert_eq!(
+        report.failed[0].error.server_message(),
+        Some("Unknown role in list.")
+    );
+    let full = server
+        .invitations("acme", "org-1")
+        .into_iter()
+        .find(|i| i.email == "full@x.io")
+        .unwrap();
+    assert!(full.send_email && full.roles.contains("member"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_no_write() {
+    let (server, client) = setup().await;
+    server.add_invitation("acme", "org-1", "existing@x.io");
+    server.clear_requests();
+    let report = client
+        .invitations("acme", "org-1")
+        .create_many(["existing@x.io", "new@x.io", "not-an-email", "NEW@x.io"])
+        .dry_run()
+        .send()
+        .await;
+    assert_eq!(report.already_invited, 1, "{report}");
+    assert_eq!(report.would_create, 1);
+    assert_eq!(report.invalid.len(), 1);
+    assert_eq!(report.duplicates, 1);
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    assert!(requests.iter().all(|r| r.method == "GET"), "{requests:?}");
+    assert_eq!(server.invitations("acme", "org-1").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_matching_collects_first_then_deletes() {
+    let (server, client) = setup().await;
+    for i in 0..130 {
+        server.add_invitation("acme", "org-1", &format!("temp{i}@old.example.com"));
+    }
+    for i in 0..5 {
+        server.add_invitation("acme", "org-1", &format!("keep{i}@example.com"));
+    }
+    let org = client.invitations("acme", "org-1");
+    let dry = org
+        .delete_matching("@OLD.example")
+        .dry_run()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dry.would_delete, 130);
+    assert_eq!(server.invitations("acme", "org-1").len(), 135);
+
+    let report = org
+        .delete_matching("@old.example")
+        .concurrency(8)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, 130, "{report}");
+    assert!(report.is_success());
+    let left: Vec<String> = server
+        .invitations("acme", "org-1")
+        .into_iter()
+        .map(|i| i.email)
+        .collect();
+    assert_eq!(left.len(), 5);
+    assert!(left.iter().all(|e| e.starts_with("keep")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_spaces_out_creates() {
+    let (_server, client) = setup().await;
+    let emails: Vec<String> = (0..5).map(|i| format!("r{i}@x.io")).collect();
+    let started = Instant::now();
+    let report = client
+        .invitations("acme", "org-1")
+        .create_many(emails)
+        .concurrency(5)
+        .rate_limit(2)
+        .send()
+        .await;
+    assert_eq!(report.created, 5);
+    // Two at once, then one every half second: at least 1.5 s for five.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+}
