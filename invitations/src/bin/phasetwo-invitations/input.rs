@@ -1,0 +1,131 @@
+//! Reading the people to invite: a CSV file with a header, or a plain list of emails.
+
+use std::collections::BTreeMap;
+
+use phasetwo_invitations::NewInvitation;
+
+/// Parses `text`: CSV when its first line has an `email` column, else one email a line
+/// (empty lines and lines starting with `#` are skipped).
+///
+/// CSV columns: `email` (required), `roles` (separated by `;`), `redirect_uri`, and
+/// `attr.NAME` for attribute NAME (values separated by `;`).
+pub fn parse(text: &str) -> Result<Vec<NewInvitation>, String> {
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let is_csv = first_line
+        .split(',')
+        .any(|field| field.trim().trim_matches('"').eq_ignore_ascii_case("email"));
+    if is_csv {
+        parse_csv(text)
+    } else {
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(NewInvitation::new)
+            .collect())
+    }
+}
+
+enum Column {
+    Email,
+    Roles,
+    RedirectUri,
+    Attribute(String),
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_csv(text: &str) -> Result<Vec<NewInvitation>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| format!("CSV header: {e}"))?;
+    let columns = headers
+        .iter()
+        .map(|name| match name.to_ascii_lowercase().as_str() {
+            "email" => Ok(Column::Email),
+            "roles" => Ok(Column::Roles),
+            "redirect_uri" => Ok(Column::RedirectUri),
+            other => match other.strip_prefix("attr.") {
+                Some(key) if !key.is_empty() => Ok(Column::Attribute(name[5..].to_owned())),
+                _ => Err(format!(
+                    "unknown CSV column `{name}` (expected email, roles, redirect_uri, attr.NAME)"
+                )),
+            },
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("CSV row {}: {e}", row + 2))?;
+        let mut item = NewInvitation::default();
+        let mut attributes = BTreeMap::new();
+        for (column, value) in columns.iter().zip(record.iter()) {
+            match column {
+                Column::Email => item.email = value.to_owned(),
+                Column::Roles => item.roles = split_list(value),
+                Column::RedirectUri if !value.is_empty() => {
+                    item.redirect_uri = Some(value.to_owned())
+                }
+                Column::RedirectUri => {}
+                Column::Attribute(key) => {
+                    let values = split_list(value);
+                    if !values.is_empty() {
+                        attributes.insert(key.clone(), values);
+                    }
+                }
+            }
+        }
+        item.attributes = attributes;
+        items.push(item);
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lists_skip_blanks_and_comments() {
+        let items = parse("# team\na@x.io\n\n  b@x.io  \n").unwrap();
+        let emails: Vec<_> = items.iter().map(|i| i.email.as_str()).collect();
+        assert_eq!(emails, ["a@x.io", "b@x.io"]);
+    }
+
+    #[test]
+    fn csv_reads_roles_redirects_and_attributes() {
+        let text = "email,roles,redirect_uri,attr.team\n\
+                    a@x.io,member;admin,https://app.example.com/,blue\n\
+                    b@x.io,,,\n";
+        let items = parse(text).unwrap();
+        assert_eq!(items[0].roles, ["member", "admin"]);
+        assert_eq!(
+            items[0].redirect_uri.as_deref(),
+            Some("https://app.example.com/")
+        );
+        assert_eq!(items[0].attributes["team"], ["blue"]);
+        assert_eq!(items[1], NewInvitation::new("b@x.io"));
+    }
+
+    #[test]
+    fn unknown_columns_and_ragged_rows_are_errors() {
+        assert!(
+            parse("email,team\na@x.io,blue\n")
+                .unwrap_err()
+                .contains("`team`")
+        );
+        assert!(
+            parse("email,roles\na@x.io,member,extra\n")
+                .unwrap_err()
+                .contains("row 2")
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The `phasetwo-invitations` tool, run as a process against the built-in server.
+
+use std::process::Output;
+
+use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use serde_json::Value;
+
+const TOKEN: &str = "cli-secret-token-123";
+const SECRET: &str = "cli-client-secret-456";
+const BIN: &str = env!("CARGO_BIN_EXE_phasetwo-invitations");
+
+async fn server() -> FakeServer {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member", "admin"]);
+    server.add_token(TOKEN, Permission::Manage);
+    server
+}
+
+/// Runs the tool with the connection given through the environment, as an operator would.
+async fn run(server: &FakeServer, args: &[&str]) -> Output {
+    run_with(server, args, &[("PHASETWO_TOKEN", TOKEN)]).await
+}
+
+async fn run_with(server: &FakeServer, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PHASETWO_URL", server.url())
+        .env("PHASETWO_REALM", "acme")
+        .env("PHASETWO_ORG", "org-1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    // Whatever happened, no secret is ever printed.
+    for stream in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains(TOKEN) && !text.contains(SECRET), "{text}");
+    }
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_get_count_list_resend_delete() {
+    let server = server().await;
+    let created = run(
+        &server,
+        &[
+            "--json",
+            "create",
+            "Ann@Example.com",
+            "--role",
+            "member",
+            "--send-email",
+            "--redirect-uri",
+            "https://app.example.com/",
+            "--attr",
+            "team=blue",
+        ],
+    )
+    .await;
+    assert_eq!(code(&created), 0, "{}", stderr(&created));
+    let created = &json_lines(&created)[0];
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["email"], "ann@example.com");
+    let stored = &server.invitations("acme", "org-1")[0];
+    assert!(stored.send_email && stored.roles.contains("member"));
+    assert_eq!(stored.attributes["team"], ["blue"]);
+
+    let get = run(&server, &["get", &id]).await;
+    assert_eq!(code(&get), 0);
+    assert!(stdout(&get).contains("ann@example.com") && stdout(&get).contains("team=blue"));
+    let get_json = run(&server, &["--json", "get", &id]).await;
+    assert_eq!(json_lines(&get_json)[0]["id"], id.as_str());
+
+    let count = run(&server, &["count"]).await;
+    assert_eq!(stdout(&count).trim(), "1");
+    let count = run(&server, &["--json", "count"]).await;
+    assert_eq!(json_lines(&count)[0]["count"], 1);
+
+    run(&server, &["create", "bob@example.com"]).await;
+    let table = run(&server, &["list"]).await;
+    let lines: Vec<String> = stdout(&table).lines().map(str::to_owned).collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("EMAIL"));
+    assert_eq!(lines.len(), 3);
+    let listed = run(
+        &server,
+        &["--json", "list", "--search", "BOB", "--page-size", "1"],
+    )
+    .await;
+    let listed = json_lines(&listed);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["email"], "bob@example.com");
+    let limited = run(&server, &["--json", "list", "--limit", "1"]).await;
+    assert_eq!(json_lines(&limited).len(), 1);
+
+    let resend = run(&server, &["resend", &id]).await;
+    assert_eq!(
+        (code(&resend), stdout(&resend).trim()),
+        (0, format!("resent {id}").as_str())
+    );
+    assert_eq!(server.invitations("acme", "org-1")[0].emails_sent, 2);
+
+    let delete = run(&server, &["delete", &id]).await;
+    assert_eq!(code(&delete), 0);
+    let again = run(&server, &["delete", &id]).await;
+    assert_eq!(code(&again), 4, "{}", stderr(&again));
+    let ignored = run(&server, &["delete", &id, "--ignore-missing"]).await;
+    assert_eq!(code(&ignored), 0);
+    let missing = run(&server, &["get", &id]).await;
+    assert_eq!(code(&missing), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
+    let server = server().await;
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,roles,redirect_uri,attr.team\n\
+         a@x.io,member,https://app.example.com/,blue\n\
+         b@x.io,admin;member,,\n\
+         A@X.io,,,\n\
+         not-an-email,,,\n",
+    )
+    .unwrap();
+    let report = dir.join("report.jsonl");
+    let output = run(
+        &server,
+        &[
+            "bulk",
+            csv.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--send-email",
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 1, "one row is invalid: {}", stdout(&output));
+    let summary = stdout(&output);
+    assert!(
+        summary.contains("2 created") && summary.contains("1 duplicates"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("1 invalid") && summary.contains("not-an-email"),
+        "{summary}"
+    );
+    assert!(
+        stderr(&output).is_empty(),
+        "no progress bar when not a terminal: {}",
+        stderr(&output)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let outcomes: std::collections::BTreeMap<u64, String> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["index"].as_u64().unwrap(),
+                l["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes[&0], "created");
+    assert_eq!(outcomes[&2], "duplicate");
+    assert_eq!(outcomes[&3], "invalid");
+    let stored = server.invitations("acme", "org-1");
+    assert_eq!(stored.len(), 2);
+    assert!(stored.iter().all(|i| i.send_email));
+    assert_eq!(stored[1].roles.len(), 2);
+
+    let plain = dir.join("people.txt");
+    std::fs::write(&plain, "# new people\nc@x.io\nd@x.io\n\na@x.io\n").unwrap();
+    let output = run(
+        &server,
+        &[
+            "--json",
+            "bulk",
+            plain.to_str().unwrap(),
+            "--role",
+            "member",
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let lines = json_lines(&output);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["created"], 2);
+    assert_eq!(summary["already_invited"], 1);
+    assert_eq!(lines.len(), 4, "three items and the summary");
+
+    let dry = run(&server, &["bulk", plain.to_str().unwrap(), "--dry-run"]).await;
+    assert_eq!(code(&dry), 0);
+    assert!(
+        stdout(&dry).contains("3 already invited"),
+        "{}",
+        stdout(&dry)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_matching_with_and_without_dry_run() {
+    let server = server().await;
+    for i in 0..6 {
+        server.add_invitation("acme", "org-1", &format!("old{i}@legacy.example.com"));
+    }
+    server.add_invitation("acme", "org-1", "keep@example.com");
+    let dry = run(&server, &["delete-matching", "legacy", "--dry-run"]).await;
+    assert_eq!(code(&dry), 0);
+    assert!(
+        stdout(&dry).contains("6 would be deleted"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(server.invitations("acme", "org-1").len(), 7);
+    let real = run(&server, &["--json", "delete-matching", "legacy"]).await;
+    assert_eq!(code(&real), 0);
+    assert_eq!(json_lines(&real).last().unwrap()["deleted"], 6);
+    assert_eq!(server.invitations("acme", "org-1").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_say_what_went_wrong() {
+    let server = server().await;
+    server.add_token("viewer", Permission::View);
+    // 1: the server refused the item.
+    run(&server, &["create", "dup@x.io"]).await;
+    let duplicate = run(&server, &["create", "dup@x.io"]).await;
+    assert_eq!(code(&duplicate), 1);
+    assert!(
+        stderr(&duplicate).contains("already invited"),
+        "{}",
+        stderr(&duplicate)
+    );
+    // 2: usage and invalid input.
+    assert_eq!(code(&run(&server, &["create", "not-an-email"]).await), 2);
+    assert_eq!(code(&run(&server, &["bulk", "/no/such/file"]).await), 2);
+    assert_eq!(code(&run(&server, &["frobnicate"]).await), 2);
+    let no_credentials = run_with(&server, &["count"], &[]).await;
+    assert_eq!(code(&no_credentials), 2);
+    assert!(stderr(&no_credentials).contains("PHASETWO_TOKEN"));
+    // 3: authentication or permission.
+    let wrong = run_with(&server, &["count"], &[("PHASETWO_TOKEN", "wrong-token")]).await;
+    assert_eq!(code(&wrong), 3, "{}", stderr(&wrong));
+    let viewer = run_with(
+        &server,
+        &["create", "v@x.io"],
+        &[("PHASETWO_TOKEN", "viewer")],
+    )
+    .await;
+    assert_eq!(code(&viewer), 3);
+    let refused_grant = run_with(
+        &server,
+        &["count"],
+        &[
+            ("PHASETWO_CLIENT_ID", "svc"),
+            ("PHASETWO_CLIENT_SECRET", SECRET),
+        ],
+    )
+    .await;
+    assert_eq!(code(&refused_grant), 3, "{}", stderr(&refused_grant));
+    // 4: not found.
+    assert_eq!(code(&run(&server, &["--org", "nope", "count"]).await), 4);
+    // 5: server or network.
+    server.inject(Fault::new(
+        Scope::Operation("getOrganizationInvitationCount"),
+        FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+        10,
+    ));
+    assert_eq!(code(&run(&server, &["count"]).await), 5);
+    // A bulk run stopped by a 401 exits with the 401's code.
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-codes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        (0..20).map(|i| format!("p{i}@x.io\n")).collect::<String>(),
+    )
+    .unwrap();
+    let stopped = run_with(
+        &server,
+        &["bulk", list.to_str().unwrap(), "--concurrency", "1"],
+        &[("PHASETWO_TOKEN", "viewer")],
+    )
+    .await;
+    assert_eq!(code(&stopped), 3, "{}", stdout(&stopped));
+    assert!(
+        stdout(&stopped).contains("19 not attempted"),
+        "{}",
+        stdout(&stopped)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_from_the_environment() {
+    let server = server().await;
+    server.add_client(
+        "master",
+        "svc",
+        SECRET,
+        Permission::Manage,
+        std::time::Duration::from_secs(60),
+    );
+    let output = run_with(
+        &server,
+        &["count"],
+        &[
+            ("PHASETWO_CLIENT_ID", "svc"),
+            ("PHASETWO_CLIENT_SECRET", SECRET),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(server.grants(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_exit_codes_and_hides_secret_values() {
+    let server = server().await;
+    let help = run_with(
+        &server,
+        &["--help"],
+        &[
+            ("PHASETWO_TOKEN", TOKEN),
+            ("PHASETWO_CLIENT_SECRET", SECRET),
+        ],
+    )
+    .await;
+    assert_eq!(code(&help), 0);
+    let text = stdout(&help);
+    assert!(
+        text.contains("Exit codes") && text.contains("4  not found"),
+        "{text}"
+    );
+    assert!(text.contains("PHASETWO_TOKEN"), "{text}");
+}
