@@ -78,7 +78,7 @@
 //! ```
 //!
 //! `stream()` and `pages()` request one page at a time as they are read, skip invitations
-//! already seen (the server's offset paging can repeat them), and fail with
+//! yielded in the last few pages (the server's offset paging can repeat them), and fail with
 //! [`ErrorKind::RepeatedPage`] rather than loop forever on a server that ignores offsets.
 //!
 //! # The invitee's side
@@ -123,7 +123,7 @@ pub use bulk::{
 pub use call::REQUEST_ID_HEADER;
 pub use client::{Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL};
 pub use error::{Error, ErrorKind};
-pub use list::{DEFAULT_PAGE_SIZE, ListInvitations};
+pub use list::{DEFAULT_DEDUPE_WINDOW, DEFAULT_PAGE_SIZE, ListInvitations};
 pub use me::{ListMyInvitations, MyInvitations, Respond};
 pub use org::{
     CountInvitations, CreateInvitation, Created, DeleteInvitation, GetInvitation, OrgInvitations,

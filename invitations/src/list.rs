@@ -1,10 +1,12 @@
 //! Listing an organization's invitations: one page, or all of them as a lazy stream.
 //!
 //! The server pages by offset over a collection it does not order, so pages can repeat items
-//! when invitations are added or removed meanwhile. The stream skips ids it already yielded,
-//! and fails instead of looping when a server ignores the offset.
+//! when invitations are added meanwhile: an invitation added before the current offset pushes
+//! the last items of a page onto the next one. The stream skips ids it yielded in the last few
+//! pages (memory stays bounded however many invitations are streamed), and fails instead of
+//! looping when a server ignores the offset.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use futures_util::{Stream, TryStreamExt, stream};
 
@@ -16,6 +18,9 @@ use crate::{Invitation, OrgInvitations, validate};
 /// The server's page size when none is given.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
+/// How many recent pages' ids a stream remembers to skip repeats.
+pub const DEFAULT_DEDUPE_WINDOW: usize = 4;
+
 /// Builder of [`OrgInvitations::list`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
@@ -26,6 +31,7 @@ pub struct ListInvitations {
     offset: u64,
     page_size: u32,
     max_items: Option<u64>,
+    dedupe_window: usize,
 }
 
 impl ListInvitations {
@@ -37,6 +43,7 @@ impl ListInvitations {
             offset: 0,
             page_size: DEFAULT_PAGE_SIZE,
             max_items: None,
+            dedupe_window: DEFAULT_DEDUPE_WINDOW,
         }
     }
 
@@ -62,6 +69,15 @@ impl ListInvitations {
     /// Stops after `n` invitations.
     pub fn max_items(mut self, n: u64) -> Self {
         self.max_items = Some(n);
+        self
+    }
+
+    /// How many of the latest pages' ids [`pages`](Self::pages) and [`stream`](Self::stream)
+    /// remember to skip an invitation they already yielded. Default
+    /// [`DEFAULT_DEDUPE_WINDOW`]; `usize::MAX` remembers every id (memory then grows with
+    /// the number streamed).
+    pub fn dedupe_window(mut self, pages: usize) -> Self {
+        self.dedupe_window = pages.max(1);
         self
     }
 
@@ -117,12 +133,13 @@ impl ListInvitations {
     }
 
     /// All pages, requested one after the other as the stream is read. Stops after a short
-    /// page or [`max_items`](Self::max_items); pages hold no id seen before.
+    /// page or [`max_items`](Self::max_items); pages hold no id yielded within the
+    /// [`dedupe_window`](Self::dedupe_window).
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
         let pager = Pager {
             next_offset: self.offset,
             list: self,
-            seen: HashSet::new(),
+            recent: VecDeque::new(),
             previous_ids: None,
             yielded: 0,
             done: false,
@@ -146,7 +163,8 @@ call_builder!(ListInvitations => Vec<Invitation>);
 struct Pager {
     list: ListInvitations,
     next_offset: u64,
-    seen: HashSet<String>,
+    /// Ids yielded in the latest pages, newest last.
+    recent: VecDeque<HashSet<String>>,
     /// Ids of the last page, as the server sent it.
     previous_ids: Option<Vec<String>>,
     yielded: u64,
@@ -185,10 +203,18 @@ impl Pager {
             self.previous_ids = Some(ids);
             self.next_offset += count;
 
+            let mut yielded = HashSet::with_capacity(page.len());
             let mut fresh: Vec<Invitation> = page
                 .into_iter()
-                .filter(|i| self.seen.insert(i.id.clone()))
+                .filter(|i| {
+                    !self.recent.iter().any(|ids| ids.contains(&i.id))
+                        && yielded.insert(i.id.clone())
+                })
                 .collect();
+            if self.recent.len() == self.list.dedupe_window {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(yielded);
             if let Some(wanted) = wanted {
                 fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
             }

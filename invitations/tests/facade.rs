@@ -913,3 +913,30 @@ fn debug_of_public_types_shows_no_token() {
         assert!(!text.contains(TOKEN), "{text}");
     }
 }
+
+#[tokio::test]
+async fn dedupe_remembers_a_window_of_pages_or_everything() {
+    let server = MockServer::start_async().await;
+    for first in 0..6 {
+        page_mock(&server, first, 1, invitations(first..first + 1)).await;
+    }
+    // The seventh page repeats the first one, six pages back.
+    page_mock(&server, 6, 1, invitations(0..1)).await;
+    page_mock(&server, 7, 1, json!([])).await;
+    let org = client(&server).invitations("acme", ORG);
+    let ids = |list: phasetwo_invitations::ListInvitations| async move {
+        list.stream()
+            .map_ok(|i| i.id)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+    };
+    let windowed = ids(org.list().page_size(1)).await;
+    assert_eq!(
+        windowed.len(),
+        7,
+        "beyond the default 4 pages: {windowed:?}"
+    );
+    let everything = ids(org.list().page_size(1).dedupe_window(usize::MAX)).await;
+    assert_eq!(everything.len(), 6, "{everything:?}");
+}
