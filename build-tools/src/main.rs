@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod bench;
+
 use build_tools::{Result, derive_spec, diff, parse_yaml, paths, render, workspace_root};
 
 const USAGE: &str = "\
@@ -13,6 +15,9 @@ commands:
   check             fail (exit 1) when spec/invitations.yaml or the snapshot is stale
   codegen           print the generated Rust code to stdout
   diff OLD NEW      summarise the API difference between two specs (exit 1 when different)
+  bench [--quick]   build in release mode, measure the performance figures, print them with
+                    their goals and write target/bench/report.json (--quick: a short run that
+                    only proves the command works)
 ";
 
 fn main() -> ExitCode {
@@ -23,6 +28,8 @@ fn main() -> ExitCode {
         ["check"] => check(),
         ["codegen"] => codegen(),
         ["diff", old, new] => diff_files(old, new),
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@
 //! looping when a server ignores the offset.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use futures_util::{Stream, TryStreamExt, stream};
 
@@ -139,8 +140,9 @@ impl ListInvitations {
         let pager = Pager {
             next_offset: self.offset,
             list: self,
+            hasher: RandomState::new(),
             recent: VecDeque::new(),
-            previous_ids: None,
+            previous_page: None,
             yielded: 0,
             done: false,
         };
@@ -160,13 +162,39 @@ impl ListInvitations {
 
 call_builder!(ListInvitations => Vec<Invitation>);
 
+/// A set of id hashes. The keys already are keyed hashes, so hashing them again would only
+/// cost time: the hasher passes them through.
+type IdHashes = HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in anyway.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Pages through a listing. Ids are remembered as keyed 64-bit hashes rather than strings: no
+/// allocation per invitation, and with a window of a few thousand ids the chance of two
+/// distinct ids colliding (and one being skipped) is below 10^-12.
 struct Pager {
     list: ListInvitations,
     next_offset: u64,
-    /// Ids yielded in the latest pages, newest last.
-    recent: VecDeque<HashSet<String>>,
-    /// Ids of the last page, as the server sent it.
-    previous_ids: Option<Vec<String>>,
+    hasher: RandomState,
+    /// Hashes of the ids yielded in the latest pages, newest last.
+    recent: VecDeque<IdHashes>,
+    /// Hash of the last page's ids in order, as the server sent them.
+    previous_page: Option<u64>,
     yielded: u64,
     done: bool,
 }
@@ -174,7 +202,7 @@ struct Pager {
 impl Pager {
     async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
         const OP: &str = "getOrganizationInvitations";
-        if self.previous_ids.is_none() {
+        if self.next_offset == self.list.offset && self.previous_page.is_none() {
             self.list.check().map_err(|e| e.with_operation(OP))?;
         }
         let page_size = u64::from(self.list.page_size);
@@ -191,8 +219,9 @@ impl Pager {
             if count == 0 {
                 return Ok(None);
             }
-            let ids: Vec<String> = page.iter().map(|i| i.id.clone()).collect();
-            if count == page_size && self.previous_ids.as_ref() == Some(&ids) {
+            let ids: Vec<u64> = page.iter().map(|i| self.hasher.hash_one(&i.id)).collect();
+            let page_hash = self.hasher.hash_one(&ids);
+            if count == page_size && self.previous_page == Some(page_hash) {
                 return Err(Error::new(ErrorKind::RepeatedPage)
                     .with_detail(format!(
                         "the page at offset {} repeats the previous one; the server ignores `first`",
@@ -200,17 +229,23 @@ impl Pager {
                     ))
                     .with_operation(OP));
             }
-            self.previous_ids = Some(ids);
+            self.previous_page = Some(page_hash);
             self.next_offset += count;
 
-            let mut yielded = HashSet::with_capacity(page.len());
-            let mut fresh: Vec<Invitation> = page
-                .into_iter()
-                .filter(|i| {
-                    !self.recent.iter().any(|ids| ids.contains(&i.id))
-                        && yielded.insert(i.id.clone())
-                })
+            let mut yielded = IdHashes::with_capacity_and_hasher(ids.len(), Default::default());
+            let keep: Vec<bool> = ids
+                .iter()
+                .map(|id| !self.recent.iter().any(|seen| seen.contains(id)) && yielded.insert(*id))
                 .collect();
+            // Usually nothing repeats, and the page is passed on as it came.
+            let mut fresh = if keep.iter().all(|k| *k) {
+                page
+            } else {
+                page.into_iter()
+                    .zip(keep)
+                    .filter_map(|(invitation, keep)| keep.then_some(invitation))
+                    .collect()
+            };
             if self.recent.len() == self.list.dedupe_window {
                 self.recent.pop_front();
             }

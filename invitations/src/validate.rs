@@ -72,6 +72,13 @@ pub(crate) fn role(name: &str) -> Result<(), Error> {
 
 /// Where the invitee lands after accepting: an absolute http(s) URI.
 pub(crate) fn redirect_uri(uri: &str) -> Result<(), Error> {
+    // URL parsing silently drops tabs and line breaks; refuse them instead.
+    if uri.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "redirect_uri",
+            "must not contain control characters",
+        ));
+    }
     if uri.chars().count() > MAX_REDIRECT_URI {
         return Err(Error::invalid(
             "redirect_uri",

@@ -220,6 +220,12 @@ impl FakeServer {
         self.with(|s| s.add_client(realm, client_id, secret, permission, lifetime));
     }
 
+    /// Makes every token issued by the token endpoint invalid, as a revocation or a restart
+    /// of Keycloak would: their next use gets a 401.
+    pub fn revoke_grants(&self) {
+        self.with(|s| s.tokens.retain(|_, t| !t.granted));
+    }
+
     /// How many tokens the token endpoint has issued.
     pub fn grants(&self) -> usize {
         self.with(|s| s.grants)
@@ -245,7 +251,13 @@ impl FakeServer {
         self.with(|s| s.requests.clear());
     }
 
-    /// Injects a fault; faults apply in the order injected.
+    /// How many requests met an injected fault.
+    pub fn faults_applied(&self) -> usize {
+        self.with(|s| s.faults_applied)
+    }
+
+    /// Injects a fault. Every fault whose scope matches a request counts it; of those due,
+    /// the first injected applies.
     pub fn inject(&self, fault: Fault) {
         if fault.count > 0 {
             self.with(|s| s.faults.push(fault));

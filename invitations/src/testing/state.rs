@@ -66,6 +66,8 @@ pub(crate) struct Org {
 pub(crate) struct Token {
     pub(crate) permission: Permission,
     pub(crate) expires: Option<Instant>,
+    /// Issued by the token endpoint (rather than seeded).
+    pub(crate) granted: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +87,7 @@ pub(crate) struct State {
     pub(crate) grants: usize,
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) faults: Vec<Fault>,
+    pub(crate) faults_applied: usize,
 }
 
 /// `yyyy-MM-dd'T'HH:mm'Z'`, as the server formats `createdAt`.
@@ -162,6 +165,7 @@ impl State {
             Token {
                 permission,
                 expires: life.map(|l| Instant::now() + l),
+                granted: life.is_some(),
             },
         );
     }
@@ -248,11 +252,12 @@ impl State {
                 continue;
             }
             fault.seen += 1;
-            if due.is_none() && fault.seen % fault.every == 0 {
+            if due.is_none() && fault.seen.is_multiple_of(fault.every) {
                 due = Some(index);
             }
         }
         let index = due?;
+        self.faults_applied += 1;
         let fault = &mut self.faults[index];
         let action = fault.action.clone();
         fault.count -= 1;

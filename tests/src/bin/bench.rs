@@ -1,0 +1,417 @@
+//! The runtime figures of `cargo xtask bench`: each a ratio of two measurements taken in the
+//! same run on the same machine, so that it holds on a noisy, shared machine.
+//!
+//! `bench [--quick] --out FILE` writes the figures as JSON. `bench stream-child URL TOTAL`
+//! (used by the memory figure) streams TOTAL invitations and prints its peak resident memory.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use invitations_tests::{HandInvitation, page_body};
+use phasetwo_invitations::raw::types::InvitationRepresentation;
+use phasetwo_invitations::{Client, RetryConfig};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench-token";
+
+/// A bench server process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(delay_ms: u64) -> Server {
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe.with_file_name("bench-server"))
+            .args(["--delay-ms", &delay_ms.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("bench-server is built next to bench");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("bench-server prints its URL");
+        Server {
+            child,
+            url: line.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(url: &str) -> Client {
+    Client::builder()
+        .base_url(url)
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::disabled())
+        .build()
+        .expect("client")
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+async fn time<F: std::future::Future<Output = ()>>(f: F) -> Duration {
+    let started = Instant::now();
+    f.await;
+    started.elapsed()
+}
+
+/// Seconds per `list().page()` of 20 through the facade, the generated client and by hand.
+async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
+    let facade = client(url);
+    let org = facade.invitations("bench", "total-1000");
+    let http = reqwest::Client::new();
+    let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
+    let by_hand = || async {
+        let page: Vec<HandInvitation> = http
+            .get(&page_url)
+            .query(&[("first", "0"), ("max", "20")])
+            .header("accept", "application/json")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("decode");
+        assert_eq!(page.len(), 20);
+    };
+    let through_facade = || async {
+        let page = org.list().page_size(20).page().await.expect("page");
+        assert_eq!(page.len(), 20);
+    };
+    let generated = || async {
+        let page = facade
+            .raw()
+            .get_organization_invitations()
+            .realm("bench")
+            .org_id("total-1000")
+            .first(0)
+            .max(20)
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.into_inner().len(), 20);
+    };
+    // Warm up connections and caches.
+    for _ in 0..50 {
+        by_hand().await;
+        through_facade().await;
+        generated().await;
+    }
+    let (mut facade_ratio, mut generated_ratio) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let hand = time(async {
+            for _ in 0..calls {
+                by_hand().await;
+            }
+        })
+        .await;
+        let fac = time(async {
+            for _ in 0..calls {
+                through_facade().await;
+            }
+        })
+        .await;
+        let gen_ = time(async {
+            for _ in 0..calls {
+                generated().await;
+            }
+        })
+        .await;
+        facade_ratio.push(fac.as_secs_f64() / hand.as_secs_f64());
+        generated_ratio.push(gen_.as_secs_f64() / hand.as_secs_f64());
+    }
+    json!({
+        "overhead_page": median(facade_ratio),
+        "overhead_page_generated": median(generated_ratio),
+    })
+}
+
+/// Invitations per second through `stream()`, over a hand-written loop over the same pages.
+async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
+    let org_id = format!("total-{total}");
+    let org_client = client(url);
+    let org = org_client.invitations("bench", &org_id);
+    let http = reqwest::Client::new();
+    let page_url = format!("{url}/realms/bench/orgs/{org_id}/invitations");
+    let hand_loop = || async {
+        let (mut first, mut seen) = (0u64, 0u64);
+        loop {
+            let page: Vec<HandInvitation> = http
+                .get(&page_url)
+                .query(&[("first", first), ("max", 1000)])
+                .header("accept", "application/json")
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("decode");
+            let full = page.len() == 1000;
+            first += page.len() as u64;
+            // Each invitation handed on, as a stream hands it to its reader.
+            for invitation in page {
+                std::hint::black_box(invitation);
+                seen += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(seen, total);
+    };
+    let facade_stream = || async {
+        let mut stream = std::pin::pin!(org.list().page_size(1000).stream());
+        let mut n = 0u64;
+        while let Some(invitation) = stream.try_next().await.expect("stream") {
+            std::hint::black_box(invitation);
+            n += 1;
+        }
+        assert_eq!(n, total);
+    };
+    let raw = org_client.raw();
+    let generated_loop = || async {
+        let (mut first, mut seen) = (0i32, 0u64);
+        loop {
+            let page = raw
+                .get_organization_invitations()
+                .realm("bench")
+                .org_id(org_id.as_str())
+                .first(first)
+                .max(1000)
+                .send()
+                .await
+                .expect("page")
+                .into_inner();
+            let full = page.len() == 1000;
+            first += page.len() as i32;
+            for invitation in page {
+                std::hint::black_box(invitation);
+                seen += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(seen, total);
+    };
+    // Warm up, then alternate which goes first, so that neither always meets a colder server.
+    hand_loop().await;
+    facade_stream().await;
+    generated_loop().await;
+    let (mut ratios, mut generated_ratios) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let (hand, facade) = if run.is_multiple_of(2) {
+            let hand = time(hand_loop()).await;
+            (hand, time(facade_stream()).await)
+        } else {
+            let facade = time(facade_stream()).await;
+            (time(hand_loop()).await, facade)
+        };
+        let generated = time(generated_loop()).await;
+        ratios.push(hand.as_secs_f64() / facade.as_secs_f64());
+        generated_ratios.push(hand.as_secs_f64() / generated.as_secs_f64());
+    }
+    json!({
+        "stream_throughput": median(ratios),
+        "stream_throughput_generated": median(generated_ratios),
+    })
+}
+
+/// Peak resident memory of a process streaming `big` invitations over one streaming `small`.
+fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
+    let peak = |total: u64| -> f64 {
+        let exe = std::env::current_exe().expect("own path");
+        let output = Command::new(exe)
+            .args(["stream-child", url, &total.to_string()])
+            .output()
+            .expect("stream-child runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("peak KiB")
+    };
+    let ratios: Vec<f64> = (0..runs).map(|_| peak(big) / peak(small)).collect();
+    json!({ "stream_memory": median(ratios) })
+}
+
+/// `bench stream-child URL TOTAL`: streams TOTAL invitations, prints peak RSS in KiB.
+async fn stream_child(url: &str, total: u64) {
+    let org = client(url).invitations("bench", format!("total-{total}"));
+    let n = org
+        .list()
+        .page_size(1000)
+        .stream()
+        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+        .await
+        .expect("stream");
+    assert_eq!(n, total);
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM");
+    println!("{peak}");
+}
+
+/// `create_many` at concurrency 16 over concurrency 1, against a server adding 5 ms.
+async fn bulk_speedup(url: &str, creates: usize, runs: usize) -> Value {
+    let org = client(url).invitations("bench", "total-0");
+    let emails: Vec<String> = (0..creates)
+        .map(|i| format!("bulk{i}@example.com"))
+        .collect();
+    let mut ratios = Vec::new();
+    for _ in 0..runs {
+        let mut elapsed = Vec::new();
+        for concurrency in [1, 16] {
+            let report = org
+                .create_many(emails.clone())
+                .concurrency(concurrency)
+                .send()
+                .await;
+            assert_eq!(report.created, creates, "{report}");
+            elapsed.push(report.elapsed.as_secs_f64());
+        }
+        ratios.push(elapsed[0] / elapsed[1]);
+    }
+    json!({ "bulk_speedup": median(ratios) })
+}
+
+/// Decoding a 1,000-item page into the generated types, in throughput relative to the
+/// hand-written struct with the same fields.
+fn decode(iterations: usize, runs: usize) -> Value {
+    let body = page_body(0, 1000, 1000, "bench-org");
+    let timed = |f: &dyn Fn()| {
+        let started = Instant::now();
+        for _ in 0..iterations {
+            f();
+        }
+        started.elapsed().as_secs_f64()
+    };
+    let generated = || {
+        let page: Vec<InvitationRepresentation> = serde_json::from_slice(&body).expect("decode");
+        std::hint::black_box(page);
+    };
+    let by_hand = || {
+        let page: Vec<HandInvitation> = serde_json::from_slice(&body).expect("decode");
+        std::hint::black_box(page);
+    };
+    generated();
+    by_hand();
+    let ratios: Vec<f64> = (0..runs)
+        .map(|_| timed(&by_hand) / timed(&generated))
+        .collect();
+    json!({ "decode": median(ratios) })
+}
+
+/// Milliseconds for `build_tools::render` on the committed spec.
+fn codegen(runs: usize) -> Value {
+    let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/invitations.yaml");
+    let spec = std::fs::read_to_string(spec_path).expect("spec");
+    let times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let code = build_tools::render(&spec).expect("render");
+            std::hint::black_box(code);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    json!({ "codegen_render_ms": median(times) })
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, url, total] = args.as_slice()
+        && mode == "stream-child"
+    {
+        stream_child(url, total.parse().expect("TOTAL")).await;
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only NAME` measures one figure, for working on it.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .expect("--out FILE");
+
+    let server = Server::start(0);
+    let slow_server = Server::start(5);
+    let runs = if quick { 1 } else { 5 };
+    let mut figures = serde_json::Map::new();
+    let mut add = |value: Value| {
+        if let Value::Object(map) = value {
+            figures.extend(map);
+        }
+    };
+    if wanted("overhead_page") {
+        eprintln!("overhead_page ...");
+        add(overhead_page(&server.url, if quick { 100 } else { 2000 }, runs).await);
+    }
+    if wanted("stream_throughput") {
+        eprintln!("stream_throughput ...");
+        let total = if quick { 10_000 } else { 100_000 };
+        add(stream_throughput(&server.url, total, if quick { 1 } else { 9 }).await);
+    }
+    if wanted("stream_memory") {
+        eprintln!("stream_memory ...");
+        let (small, big) = if quick {
+            (1_000, 20_000)
+        } else {
+            (10_000, 1_000_000)
+        };
+        add(stream_memory(
+            &server.url,
+            small,
+            big,
+            if quick { 1 } else { 3 },
+        ));
+    }
+    if wanted("bulk_speedup") {
+        eprintln!("bulk_speedup ...");
+        let (creates, bulk_runs) = if quick { (160, 1) } else { (10_000, 3) };
+        add(bulk_speedup(&slow_server.url, creates, bulk_runs).await);
+    }
+    if wanted("decode") {
+        eprintln!("decode ...");
+        add(decode(if quick { 20 } else { 500 }, runs));
+    }
+    if wanted("codegen_render_ms") {
+        eprintln!("codegen ...");
+        add(codegen(if quick { 3 } else { 20 }));
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&figures).expect("json"))
+        .expect("write --out");
+}

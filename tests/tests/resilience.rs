@@ -1,0 +1,543 @@
+//! The resilience suite: faults, token churn, load, hostile answers, hostile input and secrets.
+//! Every run is bounded in count and time and talks only to servers on 127.0.0.1.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use httpmock::prelude::*;
+use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations::{Client, ErrorKind, Outcome, RetryConfig};
+use proptest::prelude::*;
+use serde_json::json;
+
+const TOKEN: &str = "resilience-bearer-token-0001";
+const SECRET: &str = "resilience-client-secret-0002";
+
+/// Fails a test that runs longer than `limit` instead of letting it hang.
+async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, work)
+        .await
+        .expect("the scenario ran past its time limit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member"]);
+    server.add_token(TOKEN, Permission::Manage);
+    let create = Scope::Operation("addOrganizationInvitation");
+    // About a fifth of the creates meet a fault, spread over the run. The periods are prime,
+    // so that no fault always falls on the requests of another.
+    let unavailable = FaultAction::Status {
+        status: 503,
+        retry_after: None,
+    };
+    let throttled = FaultAction::Status {
+        status: 429,
+        retry_after: Some("1".into()),
+    };
+    let faults = [
+        (unavailable, 11, 300),
+        (FaultAction::CloseBeforeAnswer, 23, 150),
+        (FaultAction::CloseAfterHandling, 29, 100),
+        (throttled, 31, 90),
+        (FaultAction::Delay(Duration::from_millis(800)), 37, 70),
+    ];
+    for (action, every, count) in faults {
+        server.inject(Fault::every(create.clone(), action, every, count));
+    }
+    let client = Client::builder()
+        .base_url(server.url())
+        .bearer_token(TOKEN)
+        // Slower answers than this are given up on, and the create is retried.
+        .request_timeout(Duration::from_millis(300))
+        .retry(
+            RetryConfig::default()
+                .max_attempts(10)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(50)),
+        )
+        .retry_budget(1_000_000)
+        .build()
+        .unwrap();
+    let emails: Vec<String> = (0..2000).map(|i| format!("chaos{i}@example.com")).collect();
+    let org = client.invitations("acme", "org-1");
+
+    let results: Vec<_> = bounded(
+        Duration::from_secs(120),
+        org.create_many(emails.clone())
+            .concurrency(16)
+            .stream()
+            .collect(),
+    )
+    .await;
+    let stored = server.invitations("acme", "org-1");
+    assert_eq!(stored.len(), 2000, "exactly the 2,000 invitations, no more");
+    let stored_emails: BTreeSet<_> = stored.iter().map(|i| i.email.clone()).collect();
+    assert_eq!(stored_emails, emails.iter().cloned().collect());
+    assert_eq!(results.len(), 2000);
+    for item in &results {
+        match &item.outcome {
+            Outcome::Created { id, .. } => {
+                let invitation = stored.iter().find(|i| &i.id == id).expect("reported id");
+                assert_eq!(
+                    invitation.email, item.email,
+                    "the reported id is that email's"
+                );
+            }
+            other => panic!("{}: {other:?}", item.email),
+        }
+    }
+    let faulted = server.faults_applied();
+    assert!(
+        faulted >= 400,
+        "a fifth of the requests met a fault: {faulted}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_churn_during_a_long_stream_and_a_bulk_run() {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member"]);
+    for i in 0..400 {
+        server.add_invitation("acme", "org-1", &format!("existing{i}@example.com"));
+    }
+    let lifetime = Duration::from_secs(2);
+    server.add_client("master", "svc", SECRET, Permission::Manage, lifetime);
+    // Each page takes a while, so the stream outlives several tokens.
+    server.inject(Fault::new(
+        Scope::Operation("getOrganizationInvitations"),
+        FaultAction::Delay(Duration::from_millis(50)),
+        1000,
+    ));
+    let client = Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", SECRET)
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", "org-1");
+    let started = Instant::now();
+    let stream = org.list().page_size(5).stream().try_collect::<Vec<_>>();
+    let emails: Vec<String> = (0..300).map(|i| format!("churn{i}@example.com")).collect();
+    let bulk = org.create_many(emails).concurrency(4).rate_limit(75).send();
+    let (listed, report) =
+        bounded(Duration::from_secs(60), futures::future::join(stream, bulk)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let listed = listed.expect("no page failed");
+    assert!(listed.len() >= 400, "{}", listed.len());
+    assert_eq!(report.created, 300, "{report}");
+    assert!(report.is_success(), "{report}");
+    // Renewed a quarter of the lifetime early: one grant per 1.5 s, and the first.
+    let grants = server.grants() as f64;
+    let most = (elapsed / 1.5).ceil() + 1.0;
+    let least = (elapsed / 2.0).floor();
+    assert!(
+        grants >= least && grants <= most,
+        "{grants} grants in {elapsed:.1} s"
+    );
+    assert!(elapsed > 3.0, "the run outlived a token: {elapsed:.1} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member"]);
+    server.add_client(
+        "master",
+        "svc",
+        SECRET,
+        Permission::View,
+        Duration::from_secs(1),
+    );
+    let client = Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", SECRET)
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", "org-1");
+    let burst = || async {
+        let calls: Vec<_> = (0..500).map(|_| tokio::spawn(org.count().send())).collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), 0);
+        }
+    };
+    bounded(Duration::from_secs(30), burst()).await;
+    assert_eq!(server.grants(), 1);
+    // The 1 s token is renewed after 0.75 s: the next burst needs exactly one new grant.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    bounded(Duration::from_secs(30), burst()).await;
+    assert_eq!(server.grants(), 2);
+}
+
+fn hostile_client(server: &MockServer) -> Client {
+    Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::disabled())
+        .build()
+        .unwrap()
+}
+
+/// Malformed answers and the typed error each one gives.
+#[tokio::test]
+async fn hostile_responses_give_typed_errors() {
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let list_cases: Vec<(u16, &str, Vec<u8>, Option<ErrorKind>)> = vec![
+        (
+            200,
+            "application/json",
+            br#"[{"id":"a","email":"#.to_vec(),
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "application/json",
+            br#"[{"id":5,"email":true}]"#.to_vec(),
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "application/json",
+            br#"{"not":"a list"}"#.to_vec(),
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "text/html",
+            b"<html>login</html>".to_vec(),
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "application/json",
+            vec![0xff, 0xfe, b'[', b']'],
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "application/json",
+            huge.clone().into_bytes(),
+            Some(ErrorKind::Decode),
+        ),
+        (
+            200,
+            "application/json",
+            b"".to_vec(),
+            Some(ErrorKind::Decode),
+        ),
+        // Read by content: valid JSON under another content type is accepted.
+        (
+            200,
+            "text/plain",
+            br#"[{"id":"a","email":"a@x.io"}]"#.to_vec(),
+            None,
+        ),
+        (503, "text/html", huge.into_bytes(), Some(ErrorKind::Server)),
+        (
+            500,
+            "application/json",
+            vec![0xff; 100],
+            Some(ErrorKind::Server),
+        ),
+    ];
+    for (status, content_type, body, expected) in list_cases {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(GET);
+                then.status(status)
+                    .header("content-type", content_type)
+                    .body(body.clone());
+            })
+            .await;
+        let result = hostile_client(&server)
+            .invitations("acme", "org-1")
+            .list()
+            .page()
+            .await;
+        let what = format!("{status} {content_type} {:?}", &body[..body.len().min(40)]);
+        match expected {
+            None => assert!(result.is_ok(), "{what}: {result:?}"),
+            Some(kind) => {
+                let e = result.unwrap_err();
+                assert_eq!(e.kind(), kind, "{what}: {e}");
+                assert_eq!(e.status().map(|s| s.as_u16()), Some(status), "{what}");
+                assert!(
+                    e.body_snippet().is_none_or(|s| s.chars().count() <= 256),
+                    "{what}"
+                );
+                assert!(e.to_string().len() < 600, "{what}: {e}");
+            }
+        }
+    }
+
+    for location in [
+        None,
+        Some("http://h/realms/acme/orgs/org-1/invitations"),
+        Some("http://h/realms/acme/orgs/org-1/members/x"),
+    ] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST);
+                let then = then.status(201);
+                if let Some(location) = location {
+                    then.header("location", location);
+                }
+            })
+            .await;
+        let e = hostile_client(&server)
+            .invitations("acme", "org-1")
+            .create("a@x.io")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingLocation, "{location:?}");
+    }
+
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET);
+            then.status(200).json_body(json!([
+                {"id": "a", "email": "a@x.io"}, {"id": "b", "email": "b@x.io"}
+            ]));
+        })
+        .await;
+    let e = hostile_client(&server)
+        .invitations("acme", "org-1")
+        .list()
+        .page_size(2)
+        .stream()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage);
+}
+
+/// Answers one connection with `response` (whatever bytes), after reading the request head.
+fn answer_once(response: Vec<u8>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&byte[..n]),
+                }
+            }
+            let _ = stream.write_all(&response);
+        }
+    });
+    port
+}
+
+fn arbitrary_response() -> impl Strategy<Value = Vec<u8>> {
+    let status = prop_oneof![
+        Just(200u16),
+        Just(201),
+        Just(204),
+        Just(401),
+        Just(409),
+        Just(503),
+        100u16..600
+    ];
+    let header = prop_oneof![
+        Just("Content-Type: application/json".to_owned()),
+        Just("Content-Type: text/html".to_owned()),
+        "Retry-After: [ -~]{0,30}",
+        "Location: [ -~]{0,60}",
+        "Content-Length: [0-9]{1,6}",
+        "[A-Za-z-]{1,12}: [ -~]{0,40}",
+    ];
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..512),
+        "\\[\\{\"id\":\"[a-z]{0,5}\",\"email\":\"[a-z@.]{0,10}\"\\}\\]"
+            .prop_map(String::into_bytes),
+        Just(b"{\"error\":\"x\"}".to_vec()),
+    ];
+    (
+        status,
+        proptest::collection::vec(header, 0..4),
+        body,
+        any::<bool>(),
+    )
+        .prop_map(|(status, headers, body, raw)| {
+            if raw {
+                // Not even HTTP.
+                return body;
+            }
+            let mut out = format!("HTTP/1.1 {status} X\r\n").into_bytes();
+            for header in headers {
+                out.extend_from_slice(header.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"Connection: close\r\n\r\n");
+            out.extend_from_slice(&body);
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever bytes come back, every operation returns a value or a typed error.
+    #[test]
+    fn arbitrary_answers_never_panic(response in arbitrary_response(), operation in 0..4usize) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let port = answer_once(response);
+        runtime.block_on(async move {
+            let client = Client::builder()
+                .base_url(format!("http://127.0.0.1:{port}"))
+                .bearer_token(TOKEN)
+                .retry(RetryConfig::disabled())
+                .request_timeout(Duration::from_secs(3))
+                .build()
+                .unwrap();
+            let org = client.invitations("acme", "org-1");
+            let outcome = match operation {
+                0 => org.list().page().await.map(drop),
+                1 => org.count().await.map(drop),
+                2 => org.create("a@x.io").await.map(drop),
+                _ => org.get("x").await.map(drop),
+            };
+            if let Err(e) = outcome {
+                // Display and Debug work on whatever came back.
+                let _ = (e.to_string(), format!("{e:?}"), e.kind());
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_before_sending() {
+    let server = MockServer::start_async().await;
+    let anything = server
+        .mock_async(|_, then| {
+            then.status(200).json_body(json!([]));
+        })
+        .await;
+    let client = hostile_client(&server);
+    let org = client.invitations("acme", "org-1");
+    let crlf = "x\r\nX-Injected: 1";
+    let refused = [
+        org.create(format!("a@x.io{crlf}")).await.map(drop),
+        org.create("a@x.io").roles([crlf]).await.map(drop),
+        org.create("a@x.io")
+            .redirect_uri(format!("https://x.io/{crlf}"))
+            .await
+            .map(drop),
+        org.create("a@x.io").inviter_id(crlf).await.map(drop),
+        org.get(crlf).await.map(drop),
+        org.delete(crlf).await.map(drop),
+        client.invitations(crlf, "org-1").count().await.map(drop),
+        client.invitations("acme", crlf).count().await.map(drop),
+        client.my_invitations(crlf).list().await.map(drop),
+        org.get("..").await.map(drop),
+        org.create(format!("{}@x.io", "a".repeat(300)))
+            .await
+            .map(drop),
+        org.create("a@x.io")
+            .roles(["r".repeat(256)])
+            .await
+            .map(drop),
+        org.create("a@x.io")
+            .redirect_uri(format!("https://x.io/{}", "p".repeat(2100)))
+            .await
+            .map(drop),
+        org.create("a@x.io")
+            .attribute("k".repeat(256), ["v"])
+            .await
+            .map(drop),
+    ];
+    for (i, result) in refused.into_iter().enumerate() {
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "case {i}: {e}");
+        assert_eq!(e.attempts(), 0, "case {i}");
+        assert!(!e.may_have_been_sent(), "case {i}");
+    }
+    let injecting_token = Client::builder()
+        .base_url(server.base_url())
+        .token_provider(|| async { Ok::<_, std::io::Error>(format!("t{}", "\r\nX-Injected: 1")) })
+        .build()
+        .unwrap();
+    let e = injecting_token
+        .invitations("acme", "org-1")
+        .count()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    anything.assert_calls_async(0).await;
+    anything.delete_async().await;
+
+    // A search travels in the query string, encoded: it cannot become a header.
+    let search = server
+        .mock_async(|when, then| {
+            when.query_param("search", "a\r\nx-injected: 1");
+            then.status(200).json_body(json!([]));
+        })
+        .await;
+    org.list()
+        .search("A\r\nX-Injected: 1")
+        .page()
+        .await
+        .unwrap();
+    search.assert_async().await;
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_unless_allowed() {
+    let refused = Client::builder()
+        .base_url("http://keycloak.internal.example")
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap_err();
+    assert_eq!(refused.field(), Some("base_url"));
+    assert!(!refused.to_string().contains(TOKEN));
+    Client::builder()
+        .base_url("http://keycloak.internal.example")
+        .bearer_token(TOKEN)
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_drops_the_token() {
+    let elsewhere = MockServer::start_async().await;
+    let landing = elsewhere
+        .mock_async(|when, then| {
+            when.header_missing("authorization");
+            then.status(200).json_body(json!(3));
+        })
+        .await;
+    let leaked = elsewhere
+        .mock_async(|when, then| {
+            when.header_exists("authorization");
+            then.status(200).json_body(json!(3));
+        })
+        .await;
+    let origin = MockServer::start_async().await;
+    let target = elsewhere.url("/realms/acme/orgs/org-1/invitations/count");
+    origin
+        .mock_async(|when, then| {
+            when.method(GET);
+            then.status(302).header("location", &target);
+        })
+        .await;
+    let count = hostile_client(&origin)
+        .invitations("acme", "org-1")
+        .count()
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+    landing.assert_async().await;
+    leaked.assert_calls_async(0).await;
+}

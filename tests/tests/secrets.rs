@@ -1,0 +1,114 @@
+//! No token or secret in traces, `Debug` or `Display`. In a test binary of its own: a
+//! tracing subscriber scoped to one test must not race with other tests' threads.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phasetwo_invitations::Client;
+use phasetwo_invitations::testing::{FakeServer, Permission};
+
+const TOKEN: &str = "resilience-bearer-token-0001";
+const SECRET: &str = "resilience-client-secret-0002";
+
+/// Everything written at TRACE while tokens are granted, renewed after a 401 and refused.
+#[tokio::test]
+async fn no_secret_in_traces_debug_or_display() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member"]);
+    server.add_client(
+        "master",
+        "svc",
+        SECRET,
+        Permission::Manage,
+        Duration::from_secs(60),
+    );
+    server.add_token(TOKEN, Permission::Manage);
+    let mut shown = Vec::new();
+
+    let cc = Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", SECRET)
+        .log_emails(true)
+        .build()
+        .unwrap();
+    let org = cc.invitations("acme", "org-1");
+    let created = org.create("a@x.io").await.unwrap();
+    shown.push(format!("{created:?}"));
+    // The server forgets the token: a 401, a new grant, a re-send.
+    server.revoke_grants();
+    shown.push(format!("{:?}", org.count().await));
+    assert_eq!(server.grants(), 2);
+    let wrong = Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", "not-the-secret")
+        .build()
+        .unwrap();
+    let e = wrong
+        .invitations("acme", "org-1")
+        .count()
+        .await
+        .unwrap_err();
+    shown.extend([e.to_string(), format!("{e:?}")]);
+    let bearer = Client::builder()
+        .base_url(server.url())
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let e = bearer
+        .invitations("acme", "nope")
+        .count()
+        .await
+        .unwrap_err();
+    shown.extend([e.to_string(), format!("{e:?}")]);
+    let report = bearer
+        .invitations("acme", "org-1")
+        .create_many(["b@x.io", "bad"])
+        .send()
+        .await;
+    shown.extend([report.to_string(), format!("{report:?}")]);
+    shown.extend([
+        format!("{cc:?}"),
+        format!("{bearer:?}"),
+        format!("{org:?}"),
+        format!("{:?}", org.create("c@x.io").roles(["member"])),
+        format!("{:?}", org.list().search("x")),
+        format!("{:?}", org.create_many(["d@x.io"])),
+        format!("{:?}", org.delete_matching("x")),
+        format!("{:?}", cc.my_invitations("acme").list()),
+        format!(
+            "{:?}",
+            Client::builder().client_credentials("m", "svc", SECRET)
+        ),
+        format!("{:?}", Client::builder().bearer_token(TOKEN)),
+    ]);
+    let trace = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        trace.contains("addOrganizationInvitation"),
+        "tracing was captured"
+    );
+    for text in shown.iter().chain([&trace]) {
+        assert!(!text.contains(TOKEN), "token in: {text}");
+        assert!(!text.contains(SECRET), "secret in: {text}");
+        assert!(!text.contains("granted-"), "issued token in: {text}");
+    }
+}
