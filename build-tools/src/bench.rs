@@ -27,6 +27,11 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
         Some(Goal::AtLeast(0.95)),
     ),
     (
+        "stream_throughput_generated",
+        "generated client loop rate / hand-written loop rate",
+        None,
+    ),
+    (
         "stream_memory",
         "peak RSS streaming many / streaming few",
         Some(Goal::AtMost(1.2)),
