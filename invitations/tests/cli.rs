@@ -196,7 +196,8 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
     let stored = server.invitations("acme", "org-1");
     assert_eq!(stored.len(), 2);
     assert!(stored.iter().all(|i| i.send_email));
-    assert_eq!(stored[1].roles.len(), 2);
+    let b = stored.iter().find(|i| i.email == "b@x.io").unwrap();
+    assert_eq!(b.roles.len(), 2);
 
     let plain = dir.join("people.txt");
     std::fs::write(&plain, "# new people\nc@x.io\nd@x.io\n\na@x.io\n").unwrap();
@@ -367,4 +368,88 @@ async fn help_documents_exit_codes_and_hides_secret_values() {
         "{text}"
     );
     assert!(text.contains("PHASETWO_TOKEN"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phasetwo_fake_prints_its_connection_and_serves() {
+    use std::io::BufRead;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_phasetwo-fake"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--realm",
+            "demo",
+            "--org",
+            "demo-org",
+            "--token",
+            "devtoken",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let printed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed["realm"], "demo");
+    assert_eq!(printed["org"], "demo-org");
+    assert_eq!(printed["token"], "devtoken");
+    let client = phasetwo_invitations::Client::builder()
+        .base_url(printed["url"].as_str().unwrap())
+        .bearer_token("devtoken")
+        .build()
+        .unwrap();
+    let org = client.invitations("demo", "demo-org");
+    org.create("a@example.com").roles(["admin"]).await.unwrap();
+    assert_eq!(org.count().await.unwrap(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// On a terminal, `bulk` draws a progress bar (on standard error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_shows_a_progress_bar_on_a_terminal() {
+    let server = server().await;
+    // Slow creates, so that the bar is drawn while the run goes on.
+    server.inject(Fault::new(
+        Scope::Operation("addOrganizationInvitation"),
+        FaultAction::Delay(std::time::Duration::from_millis(150)),
+        10,
+    ));
+    let list = std::env::temp_dir().join(format!("phasetwo-cli-tty-{}.txt", std::process::id()));
+    std::fs::write(
+        &list,
+        (0..10)
+            .map(|i| format!("tty{i}@x.io\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let command = format!("{BIN} bulk {} --concurrency 1", list.display());
+    // util-linux's `script` runs the tool on a pseudo-terminal.
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("PHASETWO_URL", server.url())
+        .env("PHASETWO_REALM", "acme")
+        .env("PHASETWO_ORG", "org-1")
+        .env("PHASETWO_TOKEN", TOKEN)
+        .env("TERM", "xterm");
+    let output = tokio::task::spawn_blocking(move || script.output().unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_file(&list).unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("/10"), "a bar counting to 10: {shown:?}");
+    assert!(shown.contains("10 created"), "{shown:?}");
+    assert!(!shown.contains(TOKEN));
 }

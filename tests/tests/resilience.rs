@@ -146,12 +146,13 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
 async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
     let server = FakeServer::start().await;
     server.add_org("acme", "org-1", ["member"]);
+    // Tokens live 3 s and are renewed after 2.25 s.
     server.add_client(
         "master",
         "svc",
         SECRET,
         Permission::View,
-        Duration::from_secs(1),
+        Duration::from_secs(3),
     );
     let client = Client::builder()
         .base_url(server.url())
@@ -165,10 +166,15 @@ async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
             assert_eq!(call.await.unwrap().unwrap(), 0);
         }
     };
+    let started = Instant::now();
     bounded(Duration::from_secs(30), burst()).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2250),
+        "the first burst must end before the renewal for this check to mean anything"
+    );
     assert_eq!(server.grants(), 1);
-    // The 1 s token is renewed after 0.75 s: the next burst needs exactly one new grant.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Past the renewal point, while the old token is still valid: one new grant for all.
+    tokio::time::sleep_until((started + Duration::from_millis(2400)).into()).await;
     bounded(Duration::from_secs(30), burst()).await;
     assert_eq!(server.grants(), 2);
 }
