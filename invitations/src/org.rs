@@ -59,6 +59,13 @@ impl OrgInvitations {
         }
     }
 
+    /// Checks the realm, the organization and an invitation id before a request names them.
+    pub(crate) fn check_invitation(&self, id: &str, operation: &'static str) -> Result<(), Error> {
+        self.check_scope()
+            .and_then(|()| validate::path_segment("invitation_id", id))
+            .map_err(|e| e.with_operation(operation))
+    }
+
     /// Checks the realm and organization before a request names them.
     pub(crate) fn check_scope(&self) -> Result<(), Error> {
         validate::path_segment("realm", &self.realm)?;
@@ -419,8 +426,7 @@ impl GetInvitation {
     /// The invitation, or `None` on 404 (also given for an unknown organization or realm).
     pub async fn send(self) -> Result<Option<Invitation>, Error> {
         const OP: &str = "getOrganizationInvitationById";
-        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
-        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         let result = org
             .client
@@ -497,8 +503,7 @@ impl DeleteInvitation {
     /// [`ignore_missing`](Self::ignore_missing) was set.
     pub async fn send(self) -> Result<(), Error> {
         const OP: &str = "removeOrganizationInvitation";
-        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
-        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         let result = org
             .client
@@ -535,8 +540,7 @@ impl ResendInvitation {
     /// Asks the server to email the invitation again.
     pub async fn send(self) -> Result<(), Error> {
         const OP: &str = "resendOrganizationInvitation";
-        self.org.check_scope().map_err(|e| e.with_operation(OP))?;
-        validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(OP))?;
+        self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         org.client
             .call(
