@@ -25,10 +25,15 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// [`CreateInvitation`]: crate::CreateInvitation
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewInvitation {
+    /// The invitee's email; trimmed and lower-cased before sending.
     pub email: String,
+    /// Organization roles granted on acceptance.
     pub roles: Vec<String>,
+    /// Whether the server emails the invitee.
     pub send_email: bool,
+    /// Where the invitee lands after accepting.
     pub redirect_uri: Option<String>,
+    /// Attributes of the invitation.
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 
@@ -59,27 +64,47 @@ impl From<String> for NewInvitation {
 #[non_exhaustive]
 pub enum Outcome {
     /// Created; `reconciled` when it was found after an attempt with an unknown outcome.
-    Created { id: String, reconciled: bool },
+    Created {
+        /// The invitation's id.
+        id: String,
+        /// Found after an attempt whose outcome was unknown, rather than confirmed.
+        reconciled: bool,
+    },
     /// The email already had an invitation (nothing was changed).
     AlreadyInvited,
     /// The email belongs to a member of the organization.
     AlreadyMember,
     /// The same email (after trimming and lower-casing) came earlier, at this index.
-    Duplicate { first_index: usize },
+    Duplicate {
+        /// Index of the first item with this email.
+        first_index: usize,
+    },
     /// Refused before sending.
     Invalid(Error),
     /// The server or the network failed for this item.
     Failed(Error),
     /// Not sent, because an earlier error would have failed it too.
-    NotAttempted { reason: String },
+    NotAttempted {
+        /// The error that stopped the run.
+        reason: String,
+    },
     /// Dry run: would be created.
     WouldCreate,
     /// Deleted.
-    Deleted { id: String },
+    Deleted {
+        /// The invitation's id.
+        id: String,
+    },
     /// Already deleted by someone else.
-    AlreadyGone { id: String },
+    AlreadyGone {
+        /// The invitation's id.
+        id: String,
+    },
     /// Dry run: would be deleted.
-    WouldDelete { id: String },
+    WouldDelete {
+        /// The invitation's id.
+        id: String,
+    },
 }
 
 impl Outcome {
@@ -127,6 +152,7 @@ pub struct ItemResult {
     pub index: usize,
     /// The email as sent (trimmed, lower-cased), or as given when it was invalid.
     pub email: String,
+    /// What happened to it.
     pub outcome: Outcome,
 }
 
@@ -163,26 +189,42 @@ impl ItemResult {
 /// A failed item, as kept in the report.
 #[derive(Debug)]
 pub struct Failure {
+    /// Position of the item in the input (0-based).
     pub index: usize,
+    /// The email, as sent or as given.
     pub email: String,
+    /// Why it failed.
     pub error: Error,
 }
 
 /// Totals of a run.
 #[derive(Debug, Default)]
 pub struct BulkReport {
+    /// Invitations created (reconciled ones included).
     pub created: usize,
+    /// Of those, found after an attempt whose outcome was unknown.
     pub reconciled: usize,
+    /// Emails that already had an invitation.
     pub already_invited: usize,
+    /// Emails of members of the organization.
     pub already_member: usize,
+    /// Items dropped as repeats of an earlier one.
     pub duplicates: usize,
+    /// Items refused before sending.
     pub invalid: Vec<Failure>,
+    /// Items the server or the network failed.
     pub failed: Vec<Failure>,
+    /// Items not sent because the run stopped early.
     pub not_attempted: usize,
+    /// Dry run: items that would be created.
     pub would_create: usize,
+    /// Invitations deleted.
     pub deleted: usize,
+    /// Invitations already gone when their delete arrived.
     pub already_gone: usize,
+    /// Dry run: invitations that would be deleted.
     pub would_delete: usize,
+    /// How long the run took.
     pub elapsed: Duration,
 }
 

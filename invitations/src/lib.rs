@@ -99,6 +99,8 @@
 //! [`raw`] is the client generated from the OpenAPI spec; [`Client::raw`] gives one with the
 //! same server and authentication.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod bulk;
 mod call;

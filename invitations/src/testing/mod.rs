@@ -76,7 +76,9 @@ pub enum Scope {
 pub enum FaultAction {
     /// Answer this status with `{"error": ...}`, without handling the request.
     Status {
+        /// The HTTP status.
         status: u16,
+        /// A `Retry-After` value to send with it.
         retry_after: Option<String>,
     },
     /// Wait, then handle the request normally.
@@ -95,9 +97,13 @@ pub enum FaultAction {
 /// A fault injected into requests within `scope`: every `every`-th of them, `count` times.
 #[derive(Debug, Clone)]
 pub struct Fault {
+    /// The requests it applies to.
     pub scope: Scope,
+    /// What it does to them.
     pub action: FaultAction,
+    /// How many times it applies before it is used up.
     pub count: usize,
+    /// It applies to every `every`-th request within the scope.
     pub every: usize,
     /// Requests within the scope seen so far.
     pub(crate) seen: usize,

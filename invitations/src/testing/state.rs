@@ -22,13 +22,21 @@ pub enum Permission {
 /// An invitation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredInvitation {
+    /// Its id (a UUID).
     pub id: String,
+    /// The email, lower-cased.
     pub email: String,
+    /// `yyyy-MM-ddTHH:mmZ`.
     pub created_at: String,
+    /// Who invited; absent for seeded invitations.
     pub inviter_id: Option<String>,
+    /// Where the invitee lands after accepting (`""` when not given).
     pub redirect_uri: String,
+    /// Roles granted on acceptance.
     pub roles: BTreeSet<String>,
+    /// Attributes of the invitation.
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// Whether the create asked for an email.
     pub send_email: bool,
     /// How many times the email was sent (on create with `send`, and on each resend).
     pub emails_sent: u32,
@@ -37,11 +45,15 @@ pub struct StoredInvitation {
 /// A request as received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
     pub method: String,
     /// The path as sent, percent-encoding included.
     pub path: String,
+    /// The query string, if any, as sent.
     pub query: Option<String>,
+    /// Every header, in order.
     pub headers: Vec<(String, String)>,
+    /// The body as received.
     pub body: Bytes,
 }
 
