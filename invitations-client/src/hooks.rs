@@ -38,6 +38,7 @@ pub trait RequestHook: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Hooks {
     hook: Option<Arc<dyn RequestHook>>,
+    max_body: Option<usize>,
 }
 
 impl Hooks {
@@ -45,7 +46,15 @@ impl Hooks {
     pub fn new(hook: impl RequestHook) -> Self {
         Self {
             hook: Some(Arc::new(hook)),
+            max_body: None,
         }
+    }
+
+    /// Fails reading any answer whose body grows past `bytes`, with [`BodyTooLarge`] as the
+    /// source of the error, instead of holding it all in memory.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = Some(bytes);
+        self
     }
 }
 
@@ -54,8 +63,48 @@ impl fmt::Debug for Hooks {
         // The hook may hold credentials: say only whether there is one.
         f.debug_struct("Hooks")
             .field("installed", &self.hook.is_some())
+            .field("max_body", &self.max_body)
             .finish()
     }
+}
+
+/// An answer's body went past the limit set with [`Hooks::with_max_body`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTooLarge {
+    /// The limit, in bytes.
+    pub limit: usize,
+}
+
+impl fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the answer's body is larger than {} bytes", self.limit)
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+/// `response` with a body that fails once more than `limit` bytes have come.
+fn limit_body(response: reqwest::Response, limit: usize) -> reqwest::Response {
+    use futures_util::StreamExt;
+
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let mut seen = 0usize;
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    let limited = response.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| Box::new(e) as BoxError)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            return Err(Box::new(BodyTooLarge { limit }) as BoxError);
+        }
+        Ok(chunk)
+    });
+    let mut out = http::Response::new(reqwest::Body::wrap_stream(limited));
+    *out.status_mut() = status;
+    *out.version_mut() = version;
+    *out.headers_mut() = headers;
+    reqwest::Response::from(out)
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -75,6 +124,18 @@ impl ClientHooks<Hooks> for Client {
                 .map_err(Error::Custom)?;
         }
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client().execute(request).await?;
+        Ok(match self.inner().max_body {
+            Some(limit) => limit_body(response, limit),
+            None => response,
+        })
     }
 
     async fn post<E>(

@@ -28,7 +28,7 @@
 
 mod hooks;
 
-pub use hooks::{BoxFuture, Hooks, RequestHook};
+pub use hooks::{BodyTooLarge, BoxFuture, Hooks, RequestHook};
 
 #[allow(missing_debug_implementations, clippy::all)]
 mod generated {

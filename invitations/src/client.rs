@@ -21,6 +21,8 @@ pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";
 pub const DEFAULT_AUTH_REALM: &str = "master";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read; a page of 1,000 invitations is about 400 KB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
 /// A Phase Two client: cheap to clone (one `Arc`), safe to share between tasks.
@@ -179,6 +181,7 @@ pub struct ClientBuilder {
     retry_budget: Option<u32>,
     clock: Option<Arc<dyn Clock>>,
     log_emails: bool,
+    max_response_bytes: Option<usize>,
 }
 
 enum AuthConfig {
@@ -208,6 +211,7 @@ impl fmt::Debug for ClientBuilder {
             .field("operation_timeout", &self.operation_timeout)
             .field("retry", &self.retry)
             .field("log_emails", &self.log_emails)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -295,6 +299,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest answer body read, in bytes; a longer one fails the call with
+    /// [`ErrorKind::Decode`] instead of filling memory. Default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = Some(bytes);
+        self
+    }
+
     /// Records invitees' email addresses in tracing spans. Off by default: they are personal
     /// data.
     pub fn log_emails(mut self, log: bool) -> Self {
@@ -355,7 +367,11 @@ impl ClientBuilder {
         };
         let hooks = raw::Hooks::new(AuthHook {
             tokens: tokens.clone(),
-        });
+        })
+        .with_max_body(
+            self.max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+        );
         let api_base = format!("{}/realms", server.as_str().trim_end_matches('/'));
         let raw = raw::Client::new_with_client(&api_base, http, hooks);
         let settings = Settings {

@@ -123,7 +123,9 @@ pub use bulk::{
     NewInvitation, Outcome,
 };
 pub use call::REQUEST_ID_HEADER;
-pub use client::{Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
+};
 pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_DEDUPE_WINDOW, DEFAULT_PAGE_SIZE, ListInvitations};
 pub use me::{ListMyInvitations, MyInvitations, Respond};

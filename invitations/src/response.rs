@@ -94,9 +94,29 @@ pub(crate) fn decode_error(status: StatusCode, body: &[u8], why: impl Into<Strin
         .with_body_snippet(body)
 }
 
-/// A failure of the transport: timeout or broken connection. The URL is dropped from the
-/// source because a listing's query string may hold part of an email.
+/// The limit an answer's body went past, if that is what `error` is.
+fn body_too_large(error: &reqwest::Error) -> Option<usize> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(too_large) = e.downcast_ref::<raw::BodyTooLarge>() {
+            return Some(too_large.limit);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// A failure of the transport: timeout or broken connection, or a body over the client's
+/// limit (a [`Decode`](ErrorKind::Decode) error: sending again would not help). The URL is
+/// dropped from the source because a listing's query string may hold part of an email.
 pub(crate) fn transport_error(error: reqwest::Error) -> Error {
+    if let Some(limit) = body_too_large(&error) {
+        return Error::new(ErrorKind::Decode)
+            .with_sent(Sent::Yes)
+            .with_detail(format!(
+                "the answer is larger than the limit of {limit} bytes"
+            ));
+    }
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
     } else {

@@ -940,3 +940,39 @@ async fn dedupe_remembers_a_window_of_pages_or_everything() {
     let everything = ids(org.list().page_size(1).dedupe_window(usize::MAX)).await;
     assert_eq!(everything.len(), 6, "{everything:?}");
 }
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_refused_not_buffered() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200).json_body(invitations(0..100));
+        })
+        .await;
+    let small = builder(&server)
+        .retry(RetryConfig::default())
+        .max_response_bytes(2048)
+        .build()
+        .unwrap();
+    let e = small
+        .invitations("acme", ORG)
+        .list()
+        .page()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert_eq!(e.attempts(), 1, "a body too large is not sent for again");
+    assert!(e.to_string().contains("2048 bytes"), "{e}");
+    // The default limit reads it.
+    assert_eq!(
+        client(&server)
+            .invitations("acme", ORG)
+            .list()
+            .page()
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+}
