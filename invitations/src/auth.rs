@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use crate::response::{error_message, read_limited};
 /// An error a [`TokenProvider`] may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, sendable future (the generated client's hooks use the same).
+pub use crate::raw::BoxFuture;
 
 /// A source of bearer tokens run by the caller, who owns refreshing them. Called before every
 /// request, so it should answer from a cache when the token is still good.
