@@ -257,6 +257,11 @@ impl FakeServer {
         self.with(|s| s.requests.clear());
     }
 
+    /// Removes every injected fault that is not used up yet.
+    pub fn clear_faults(&self) {
+        self.with(|s| s.faults.clear());
+    }
+
     /// How many requests met an injected fault.
     pub fn faults_applied(&self) -> usize {
         self.with(|s| s.faults_applied)
