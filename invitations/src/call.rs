@@ -44,7 +44,8 @@ tokio::task_local! {
 }
 
 struct AttemptState {
-    token: SecretString,
+    /// `Authorization`, built once per attempt from the token the loop got.
+    authorization: HeaderValue,
     request_id: HeaderValue,
     head: Mutex<Option<ResponseHead>>,
 }
@@ -72,19 +73,22 @@ impl raw::RequestHook for AuthHook {
         _operation_id: &'static str,
     ) -> raw::BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let from_attempt = ATTEMPT.try_with(|a| (a.token.clone(), a.request_id.clone()));
-            let token = match from_attempt {
-                Ok((token, request_id)) => {
+            let from_attempt =
+                ATTEMPT.try_with(|a| (a.authorization.clone(), a.request_id.clone()));
+            let authorization = match from_attempt {
+                Ok((authorization, request_id)) => {
                     request
                         .headers_mut()
                         .insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
-                    token
+                    authorization
                 }
                 // A call made directly on `Client::raw()`.
-                Err(_) => self.tokens.token().await.map_err(|e| e.to_string())?,
+                Err(_) => {
+                    let token = self.tokens.token().await.map_err(|e| e.to_string())?;
+                    bearer_header(&token).map_err(|e| e.to_string())?
+                }
             };
-            let value = bearer_header(&token).map_err(|e| e.to_string())?;
-            request.headers_mut().insert(AUTHORIZATION, value);
+            request.headers_mut().insert(AUTHORIZATION, authorization);
             Ok(())
         })
     }
@@ -174,16 +178,17 @@ impl Client {
                 Ok(token) => token,
                 Err(e) => return Err(finish(e.with_sent(Sent::No))),
             };
-            if let Err(e) = bearer_header(&token) {
-                return Err(finish(e));
-            }
+            let authorization = match bearer_header(&token) {
+                Ok(value) => value,
+                Err(e) => return Err(finish(e)),
+            };
             let remaining = deadline.map(|d| d.saturating_duration_since(clock.now()));
             let limit = match (call.options.attempt_timeout, remaining) {
                 (Some(a), Some(r)) => Some(a.min(r)),
                 (a, r) => a.or(r),
             };
             let state = AttemptState {
-                token: token.clone(),
+                authorization,
                 request_id: request_id_header.clone(),
                 head: Mutex::new(None),
             };

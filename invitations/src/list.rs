@@ -202,7 +202,7 @@ struct Pager {
 impl Pager {
     async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
         const OP: &str = "getOrganizationInvitations";
-        if self.next_offset == self.list.offset && self.previous_page.is_none() {
+        if self.previous_page.is_none() {
             self.list.check().map_err(|e| e.with_operation(OP))?;
         }
         let page_size = u64::from(self.list.page_size);

@@ -16,14 +16,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::state::{Permission, State, StoredInvitation, created_at_now};
+// The server's column sizes, the same facts the client checks before sending: longer values
+// make the server fail with a 500.
+use crate::validate::{MAX_ATTRIBUTE_VALUE, MAX_EMAIL, MAX_REDIRECT_URI, MAX_ROLE};
 
 type Shared = Arc<Mutex<State>>;
-
-/// Column sizes of the server's database: longer values make it fail with a 500.
-const MAX_EMAIL: usize = 255;
-const MAX_REDIRECT_URI: usize = 2048;
-const MAX_ROLE: usize = 255;
-const MAX_ATTRIBUTE_VALUE: usize = 4000;
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
