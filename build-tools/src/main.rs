@@ -18,6 +18,11 @@ commands:
   bench [--quick]   build in release mode, measure the performance figures, print them with
                     their goals and write target/bench/report.json (--quick: a short run that
                     only proves the command works)
+  phasetwo-server [--port N] [-- COMMAND ARGS...]
+                    download (pinned, cached), start and configure the real server, Keycloak
+                    with Phase Two's extension, on 127.0.0.1; print its description as one
+                    JSON line; serve until interrupted, or run COMMAND with the description
+                    in PHASETWO_SERVER and stop afterwards
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
         ["diff", old, new] => diff_files(old, new),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
+        ["phasetwo-server", rest @ ..] => phasetwo_server(rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -111,4 +117,26 @@ fn diff_files(old: &str, new: &str) -> Result<ExitCode> {
         println!("{change}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// The real server's program lives with the tests that use it; this only runs it.
+fn phasetwo_server(args: &[&str]) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "invitations-tests",
+        ])
+        .args(["--bin", "phasetwo-server", "--"])
+        .args(args)
+        .status()?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }

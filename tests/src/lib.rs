@@ -1,5 +1,8 @@
-//! Shared pieces of the benchmarks (`src/bin/bench.rs`, `src/bin/bench-server.rs`); the
-//! cross-crate tests themselves live in `tests/`.
+//! Shared pieces of the benchmarks (`src/bin/bench.rs`, `src/bin/bench-server.rs`) and of the
+//! real server (`src/bin/phasetwo-server.rs`); the cross-crate tests themselves live in `tests/`.
+
+pub mod admin;
+pub mod keycloak;
 
 use std::collections::BTreeMap;
 

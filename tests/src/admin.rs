@@ -1,0 +1,447 @@
+//! Configuring a real Keycloak with Phase Two through their admin REST APIs: realms, users,
+//! clients, organizations, roles and members; and the description of what was created.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::keycloak::Error;
+
+/// What `phasetwo-server` created, printed as one JSON line and read back by the tests from
+/// `PHASETWO_SERVER`. The first four fields are those `phasetwo-fake` prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Description {
+    /// The server URL (without `/realms`).
+    pub url: String,
+    /// The realm everything below lives in.
+    pub realm: String,
+    /// An organization with [`Self::roles`].
+    pub org: String,
+    /// A token of [`Self::client_id`]'s service account (manages invitations).
+    pub token: String,
+    /// A second organization, with the same roles.
+    pub other_org: String,
+    /// Roles of both organizations that invitations may grant (besides Phase Two's own).
+    pub roles: Vec<String>,
+    /// A confidential client whose service account may view and manage invitations.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// A confidential client whose service account may only view.
+    pub view_client_id: String,
+    /// Its secret.
+    pub view_client_secret: String,
+    /// A token of the view-only client.
+    pub view_token: String,
+    /// A member of [`Self::org`].
+    pub member_email: String,
+    /// A user with a verified email and no membership, who can sign in.
+    pub invitee_email: String,
+    /// His password.
+    pub invitee_password: String,
+    /// His token (from the password grant of [`Self::user_client_id`]).
+    pub invitee_token: String,
+    /// A public client of the realm that allows the password grant, for user tokens.
+    pub user_client_id: String,
+    /// The master realm's administrator, for tests that create their own fixtures.
+    pub admin_user: String,
+    /// His password.
+    pub admin_password: String,
+    /// Versions of what runs.
+    pub keycloak: String,
+    /// The extension's version.
+    pub keycloak_orgs: String,
+    /// Access token lifetime configured for the realm, in seconds.
+    pub token_lifetime_s: u64,
+}
+
+/// The roles every test organization gets.
+pub const ROLES: [&str; 2] = ["member", "admin"];
+/// The realm's access token lifetime: long enough for a printed token to serve a test run.
+pub const TOKEN_LIFETIME_S: u64 = 3600;
+
+/// An administrator's session: a master-realm token and an HTTP client.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+fn check(step: &str, response: &reqwest::Response) -> Result<(), Error> {
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{step}: HTTP {}", response.status()).into())
+    }
+}
+
+/// The last path segment of a `Location` header: the id of what was created.
+fn created_id(step: &str, response: &reqwest::Response) -> Result<String, Error> {
+    check(step, response)?;
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("{step}: no Location"))?;
+    Ok(location.rsplit('/').next().unwrap_or_default().to_owned())
+}
+
+/// A token from `realm`'s token endpoint with the given form.
+pub async fn token(
+    http: &reqwest::Client,
+    url: &str,
+    realm: &str,
+    form: &[(&str, &str)],
+) -> Result<String, Error> {
+    let response = http
+        .post(format!(
+            "{url}/realms/{realm}/protocol/openid-connect/token"
+        ))
+        .form(form)
+        .send()
+        .await?;
+    check(&format!("token from realm {realm}"), &response)?;
+    let body: Value = response.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "token answer without access_token".into())
+}
+
+impl Admin {
+    /// Signs in as the master realm's administrator.
+    pub async fn sign_in(url: &str, user: &str, password: &str) -> Result<Admin, Error> {
+        let http = reqwest::Client::new();
+        let token = token(
+            &http,
+            url,
+            "master",
+            &[
+                ("grant_type", "password"),
+                ("client_id", "admin-cli"),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await
+        .map_err(|e| format!("signing in as the administrator: {e}"))?;
+        Ok(Admin {
+            url: url.to_owned(),
+            token,
+            http,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// Creates a realm whose tokens live `token_lifetime_s`.
+    pub async fn create_realm(&self, realm: &str, token_lifetime_s: u64) -> Result<(), Error> {
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                "/admin/realms",
+                Some(json!({
+                    "realm": realm,
+                    "enabled": true,
+                    "accessTokenLifespan": token_lifetime_s,
+                })),
+            )
+            .await?;
+        check(&format!("creating realm {realm}"), &response)
+    }
+
+    /// Creates an organization with `roles` and returns its id.
+    pub async fn create_org(
+        &self,
+        realm: &str,
+        name: &str,
+        roles: &[&str],
+    ) -> Result<String, Error> {
+        let step = format!("creating organization {name}");
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/realms/{realm}/orgs"),
+                Some(json!({ "name": name })),
+            )
+            .await?;
+        let org = created_id(&step, &response)?;
+        for role in roles {
+            let response = self
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/realms/{realm}/orgs/{org}/roles"),
+                    Some(json!({ "name": role })),
+                )
+                .await?;
+            check(&format!("adding role {role} to {name}"), &response)?;
+        }
+        Ok(org)
+    }
+
+    /// Creates an enabled user whose email is verified, with a password when given, and
+    /// returns the user's id.
+    pub async fn create_user(
+        &self,
+        realm: &str,
+        email: &str,
+        password: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut user = json!({
+            "username": email,
+            "email": email,
+            "emailVerified": true,
+            "enabled": true,
+            "firstName": "Test",
+            "lastName": "User",
+        });
+        if let Some(password) = password {
+            user["credentials"] =
+                json!([{ "type": "password", "value": password, "temporary": false }]);
+        }
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/admin/realms/{realm}/users"),
+                Some(user),
+            )
+            .await?;
+        created_id(&format!("creating user {email}"), &response)
+    }
+
+    /// Makes a user a member of an organization.
+    pub async fn add_member(&self, realm: &str, org: &str, user_id: &str) -> Result<(), Error> {
+        let response = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/realms/{realm}/orgs/{org}/members/{user_id}"),
+                None,
+            )
+            .await?;
+        check("adding a member", &response)
+    }
+
+    /// Creates a confidential client with a service account holding the given
+    /// `realm-management` roles, and returns its secret.
+    pub async fn create_service_client(
+        &self,
+        realm: &str,
+        client_id: &str,
+        management_roles: &[&str],
+    ) -> Result<String, Error> {
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/admin/realms/{realm}/clients"),
+                Some(json!({
+                    "clientId": client_id,
+                    "enabled": true,
+                    "publicClient": false,
+                    "secret": secret,
+                    "serviceAccountsEnabled": true,
+                    "standardFlowEnabled": false,
+                    "directAccessGrantsEnabled": false,
+                })),
+            )
+            .await?;
+        let internal_id = created_id(&format!("creating client {client_id}"), &response)?;
+        let account: Value = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/admin/realms/{realm}/clients/{internal_id}/service-account-user"),
+                None,
+            )
+            .await?
+            .json()
+            .await?;
+        let account_id = account["id"].as_str().ok_or("service account without id")?;
+        let management = self.client_internal_id(realm, "realm-management").await?;
+        let available: Vec<Value> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/admin/realms/{realm}/clients/{management}/roles"),
+                None,
+            )
+            .await?
+            .json()
+            .await?;
+        let wanted: Vec<&Value> = available
+            .iter()
+            .filter(|r| management_roles.contains(&r["name"].as_str().unwrap_or_default()))
+            .collect();
+        if wanted.len() != management_roles.len() {
+            return Err(format!("realm-management lacks one of {management_roles:?}").into());
+        }
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!(
+                    "/admin/realms/{realm}/users/{account_id}/role-mappings/clients/{management}"
+                ),
+                Some(json!(wanted)),
+            )
+            .await?;
+        check(
+            &format!("granting {management_roles:?} to {client_id}"),
+            &response,
+        )?;
+        Ok(secret)
+    }
+
+    /// Creates a public client that allows the password grant (for user tokens).
+    pub async fn create_user_client(&self, realm: &str, client_id: &str) -> Result<(), Error> {
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/admin/realms/{realm}/clients"),
+                Some(json!({
+                    "clientId": client_id,
+                    "enabled": true,
+                    "publicClient": true,
+                    "standardFlowEnabled": false,
+                    "directAccessGrantsEnabled": true,
+                })),
+            )
+            .await?;
+        check(&format!("creating client {client_id}"), &response)
+    }
+
+    async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String, Error> {
+        let clients: Vec<Value> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/admin/realms/{realm}/clients?clientId={client_id}"),
+                None,
+            )
+            .await?
+            .json()
+            .await?;
+        clients
+            .first()
+            .and_then(|c| c["id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no client {client_id} in {realm}").into())
+    }
+
+    /// A user's token from the password grant of a public client.
+    pub async fn user_token(
+        &self,
+        realm: &str,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<String, Error> {
+        token(
+            &self.http,
+            &self.url,
+            realm,
+            &[
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+        .map_err(|e| format!("signing in as {username}: {e}").into())
+    }
+
+    /// A service account's token from the client-credentials grant.
+    pub async fn client_token(
+        &self,
+        realm: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<String, Error> {
+        token(
+            &self.http,
+            &self.url,
+            realm,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+        .map_err(|e| format!("client credentials of {client_id}: {e}").into())
+    }
+}
+
+/// Configures a fresh server: a realm, two organizations with [`ROLES`], a managing and a
+/// view-only client, a member, and an invitee who can sign in.
+pub async fn configure(
+    url: &str,
+    admin_password: &str,
+    versions: (&str, &str),
+) -> Result<Description, Error> {
+    let admin = Admin::sign_in(url, crate::keycloak::ADMIN_USER, admin_password).await?;
+    let realm = "acme";
+    admin.create_realm(realm, TOKEN_LIFETIME_S).await?;
+    let org = admin.create_org(realm, "acme-org", &ROLES).await?;
+    let other_org = admin.create_org(realm, "other-org", &ROLES).await?;
+    let (client_id, view_client_id, user_client_id) =
+        ("invitations-service", "invitations-viewer", "invitee-app");
+    let client_secret = admin
+        .create_service_client(
+            realm,
+            client_id,
+            &["view-organizations", "manage-organizations"],
+        )
+        .await?;
+    let view_client_secret = admin
+        .create_service_client(realm, view_client_id, &["view-organizations"])
+        .await?;
+    admin.create_user_client(realm, user_client_id).await?;
+    let member_email = "member@example.com";
+    let member = admin.create_user(realm, member_email, None).await?;
+    admin.add_member(realm, &org, &member).await?;
+    let invitee_email = "invitee@example.com";
+    let invitee_password = uuid::Uuid::new_v4().simple().to_string();
+    admin
+        .create_user(realm, invitee_email, Some(&invitee_password))
+        .await?;
+    Ok(Description {
+        url: url.to_owned(),
+        realm: realm.to_owned(),
+        token: admin.client_token(realm, client_id, &client_secret).await?,
+        view_token: admin
+            .client_token(realm, view_client_id, &view_client_secret)
+            .await?,
+        invitee_token: admin
+            .user_token(realm, user_client_id, invitee_email, &invitee_password)
+            .await?,
+        org,
+        other_org,
+        roles: ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        client_id: client_id.to_owned(),
+        client_secret,
+        view_client_id: view_client_id.to_owned(),
+        view_client_secret,
+        member_email: member_email.to_owned(),
+        invitee_email: invitee_email.to_owned(),
+        invitee_password,
+        user_client_id: user_client_id.to_owned(),
+        admin_user: crate::keycloak::ADMIN_USER.to_owned(),
+        admin_password: admin_password.to_owned(),
+        keycloak: versions.0.to_owned(),
+        keycloak_orgs: versions.1.to_owned(),
+        token_lifetime_s: TOKEN_LIFETIME_S,
+    })
+}

@@ -1,0 +1,451 @@
+//! The real server: Keycloak's distribution with Phase Two's organizations extension, from
+//! Maven Central, started on a loopback port and stopped with everything it started.
+//!
+//! Downloads are pinned by SHA-256 and cached, so a second run needs no network. Each run
+//! unpacks Keycloak into a directory of its own (its embedded database starts empty) and
+//! removes it when stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+
+/// A failure, saying which artifact or step failed.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// One file of a Maven release, pinned by its SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub struct Artifact {
+    /// `groupId:artifactId`.
+    pub coordinates: &'static str,
+    /// The release.
+    pub version: &'static str,
+    /// `jar` or `zip`.
+    pub extension: &'static str,
+    /// The file's SHA-256, hex.
+    pub sha256: &'static str,
+}
+
+/// Keycloak's server distribution. keycloak-orgs 0.142 is built for Keycloak 26.5.0.
+pub const KEYCLOAK: Artifact = Artifact {
+    coordinates: "org.keycloak:keycloak-quarkus-dist",
+    version: "26.5.0",
+    extension: "zip",
+    sha256: "907f10721092bf57436698733d5046ad9ccf39564991d046f5afd67fadf17f08",
+};
+
+/// What goes into Keycloak's `providers/`: the extension, and the one library it uses that
+/// Keycloak does not ship (dnsjava, for domain verification; the extension fails to load
+/// without it). Nothing else is needed for the endpoints this client calls.
+pub const PROVIDERS: [Artifact; 2] = [
+    Artifact {
+        coordinates: "io.phasetwo.keycloak:keycloak-orgs",
+        version: "0.142",
+        extension: "jar",
+        sha256: "2ea168ace81cbac8f07a574a9c380da252b99b34f9f3a9ac58b0610972827958",
+    },
+    Artifact {
+        coordinates: "dnsjava:dnsjava",
+        version: "3.6.4",
+        extension: "jar",
+        sha256: "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
+    },
+];
+
+/// The lowest Java the extension's classes run on.
+const JAVA_AT_LEAST: u32 = 21;
+/// How long Keycloak may take to answer after it was started.
+const READY_WITHIN: Duration = Duration::from_secs(240);
+/// How long Keycloak may take to stop after SIGTERM before it is killed.
+const STOP_WITHIN: Duration = Duration::from_secs(20);
+/// The master realm's administrator, created at first start.
+pub const ADMIN_USER: &str = "admin";
+
+const MAVEN_CENTRAL: &str = "https://repo.maven.apache.org/maven2";
+
+impl Artifact {
+    fn file_name(&self) -> String {
+        let artifact = self
+            .coordinates
+            .split(':')
+            .nth(1)
+            .unwrap_or(self.coordinates);
+        format!("{artifact}-{}.{}", self.version, self.extension)
+    }
+
+    fn url(&self) -> String {
+        let (group, artifact) = self
+            .coordinates
+            .split_once(':')
+            .unwrap_or((self.coordinates, ""));
+        format!(
+            "{MAVEN_CENTRAL}/{}/{artifact}/{}/{}",
+            group.replace('.', "/"),
+            self.version,
+            self.file_name()
+        )
+    }
+
+    /// The cached file, downloaded and checked first if it is not there yet.
+    pub async fn fetch(&self, cache: &Path) -> Result<PathBuf, Error> {
+        let target = cache.join(self.file_name());
+        if target.exists() {
+            if sha256_of(&target)? == self.sha256 {
+                return Ok(target);
+            }
+            // A corrupt cache entry is fetched again rather than trusted.
+            std::fs::remove_file(&target)?;
+        }
+        std::fs::create_dir_all(cache)?;
+        let name = format!("{}:{}", self.coordinates, self.version);
+        let partial = cache.join(format!("{}.part-{}", self.file_name(), std::process::id()));
+        let mut response = reqwest::get(self.url())
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("downloading {name}: {e}"))?;
+        let mut file = tokio::fs::File::create(&partial).await?;
+        let mut hash = Sha256::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("downloading {name}: {e}"))?
+        {
+            hash.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        let got = hex(&hash.finalize());
+        if got != self.sha256 {
+            let _ = std::fs::remove_file(&partial);
+            return Err(format!(
+                "downloading {name}: SHA-256 {got}, expected {}",
+                self.sha256
+            )
+            .into());
+        }
+        std::fs::rename(&partial, &target)?;
+        Ok(target)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_of(path: &Path) -> Result<String, Error> {
+    let mut hash = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
+/// Where downloads and run directories live: `PHASETWO_SERVER_CACHE`, else the user's cache
+/// directory.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PHASETWO_SERVER_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("phasetwo-invitations")
+}
+
+/// A Java home able to run the extension: `PHASETWO_JAVA_HOME`, `JAVA_HOME`, or the newest
+/// JDK installed under `/usr/lib/jvm`.
+pub fn find_java() -> Result<PathBuf, Error> {
+    let feature = |home: &Path| -> Option<u32> {
+        let release = std::fs::read_to_string(home.join("release")).ok()?;
+        let line = release.lines().find(|l| l.starts_with("JAVA_VERSION="))?;
+        let version = line.trim_start_matches("JAVA_VERSION=").trim_matches('"');
+        version.split('.').next()?.parse().ok()
+    };
+    for variable in ["PHASETWO_JAVA_HOME", "JAVA_HOME"] {
+        if let Some(home) = std::env::var_os(variable).map(PathBuf::from)
+            && feature(&home).is_some_and(|v| v >= JAVA_AT_LEAST)
+        {
+            return Ok(home);
+        }
+    }
+    let newest = std::fs::read_dir("/usr/lib/jvm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let home = entry.path();
+            feature(&home).map(|v| (v, home))
+        })
+        .filter(|(v, _)| *v >= JAVA_AT_LEAST)
+        .max_by_key(|(v, _)| *v);
+    newest.map(|(_, home)| home).ok_or_else(|| {
+        format!(
+            "no Java {JAVA_AT_LEAST} or newer: set PHASETWO_JAVA_HOME to a JDK \
+             (keycloak-orgs is built for Java {JAVA_AT_LEAST})"
+        )
+        .into()
+    })
+}
+
+/// A free port on 127.0.0.1, as the system hands them out.
+pub fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// A running Keycloak. [`Keycloak::stop`] ends it; dropping it without stopping ends it too,
+/// through a watchdog that also outlives a killed parent.
+#[derive(Debug)]
+pub struct Keycloak {
+    url: String,
+    admin_password: String,
+    home: PathBuf,
+    run_dir: PathBuf,
+    process: Option<Child>,
+    /// Closing this pipe (also by the death of this process) makes the watchdog kill
+    /// Keycloak's process group.
+    watchdog: Option<(Child, ChildStdin)>,
+}
+
+impl Keycloak {
+    /// Downloads what is missing, unpacks a fresh Keycloak with the extension, starts it on
+    /// `port` (a free one when `None`) and waits until it answers.
+    pub async fn start(port: Option<u16>) -> Result<Keycloak, Error> {
+        let cache = cache_dir();
+        let downloads = cache.join("maven");
+        let java = find_java()?;
+        let zip = KEYCLOAK.fetch(&downloads).await?;
+        let mut providers = Vec::new();
+        for artifact in PROVIDERS {
+            providers.push(artifact.fetch(&downloads).await?);
+        }
+        remove_abandoned_runs(&cache.join("runs"));
+        let run_dir = cache.join("runs").join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        let home = tokio::task::spawn_blocking({
+            let (zip, run_dir) = (zip.clone(), run_dir.clone());
+            move || unpack(&zip, &run_dir)
+        })
+        .await?
+        .map_err(|e| format!("unpacking {}: {e}", zip.display()))?;
+        for jar in &providers {
+            let name = jar.file_name().unwrap_or_default();
+            std::fs::copy(jar, home.join("providers").join(name))?;
+        }
+
+        let port = match port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let admin_password = uuid::Uuid::new_v4().simple().to_string();
+        let log = std::fs::File::create(run_dir.join("keycloak.log"))?;
+        let mut command = Command::new(home.join("bin/kc.sh"));
+        command
+            .args([
+                "start-dev",
+                "--http-host=127.0.0.1",
+                &format!("--http-port={port}"),
+                "--health-enabled=false",
+                "--metrics-enabled=false",
+            ])
+            .env("JAVA_HOME", &java)
+            .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_USER)
+            .env("KC_BOOTSTRAP_ADMIN_PASSWORD", &admin_password)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group, so that stopping it reaches the JVM that kc.sh starts,
+            // and a Ctrl-C at the terminal reaches the watchdog's decision, not Keycloak.
+            .process_group(0);
+        let process = command
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", home.join("bin/kc.sh").display()))?;
+        let group = process.id().ok_or("Keycloak exited at once")?;
+        let mut keycloak = Keycloak {
+            url: format!("http://127.0.0.1:{port}"),
+            admin_password,
+            home,
+            run_dir,
+            process: Some(process),
+            watchdog: None,
+        };
+        keycloak.watchdog = Some(watchdog(group)?);
+        if let Err(e) = keycloak.wait_until_ready().await {
+            let tail = keycloak.log_tail(40);
+            keycloak.stop().await;
+            return Err(format!("{e}\n--- last lines of Keycloak's log ---\n{tail}").into());
+        }
+        Ok(keycloak)
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<(), Error> {
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        let probe = format!("{}/realms/master", self.url);
+        loop {
+            if let Some(process) = self.process.as_mut()
+                && let Some(status) = process.try_wait()?
+            {
+                return Err(format!("Keycloak exited before it was ready ({status})").into());
+            }
+            let ready = http
+                .get(&probe)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(());
+            }
+            if started.elapsed() > READY_WITHIN {
+                return Err(format!(
+                    "Keycloak did not answer {probe} within {} s",
+                    READY_WITHIN.as_secs()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The server URL, without `/realms`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The master realm administrator's password (user [`ADMIN_USER`]).
+    pub fn admin_password(&self) -> &str {
+        &self.admin_password
+    }
+
+    /// Where this run's Keycloak is installed.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The last `lines` lines of Keycloak's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.run_dir.join("keycloak.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Stops Keycloak (SIGTERM to its process group, SIGKILL after a while), and removes this
+    /// run's directory.
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            if let Some(group) = process.id() {
+                signal_group("TERM", group).await;
+                if tokio::time::timeout(STOP_WITHIN, process.wait())
+                    .await
+                    .is_err()
+                {
+                    signal_group("KILL", group).await;
+                }
+                // kc.sh may be gone while the JVM of its group is still stopping.
+                wait_for_group_exit(group, STOP_WITHIN).await;
+            }
+            let _ = process.wait().await;
+        }
+        if let Some((mut watchdog, _pipe)) = self.watchdog.take() {
+            let _ = watchdog.kill().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+impl Drop for Keycloak {
+    fn drop(&mut self) {
+        // Not stopped: closing the pipe lets the watchdog end the process group.
+        if let Some((watchdog, pipe)) = self.watchdog.take() {
+            drop(pipe);
+            drop(watchdog);
+        }
+    }
+}
+
+/// A shell that waits for its standard input to close, then ends `group`. It ignores the
+/// terminal's signals, so it outlives this process however it ends.
+fn watchdog(group: u32) -> Result<(Child, ChildStdin), Error> {
+    let script = format!(
+        "trap '' INT TERM HUP; read -r _; kill -TERM -- -{group} 2>/dev/null; \
+         i=0; while kill -0 -- -{group} 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i+1)); done; \
+         kill -KILL -- -{group} 2>/dev/null"
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| format!("starting the watchdog shell: {e}"))?;
+    let stdin = child.stdin.take().ok_or("the watchdog has no stdin")?;
+    Ok((child, stdin))
+}
+
+async fn signal_group(signal: &str, group: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{group}")])
+        .stderr(Stdio::null())
+        .status()
+        .await;
+}
+
+async fn wait_for_group_exit(group: u32, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let alive = Command::new("kill")
+            .args(["-0", "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        if !alive {
+            return;
+        }
+        if started.elapsed() > within {
+            signal_group("KILL", group).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Removes run directories whose process is gone (a run that was killed).
+fn remove_abandoned_runs(runs: &Path) {
+    for entry in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+        let alive = entry
+            .file_name()
+            .to_str()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Unpacks the distribution into `dir` and returns its home (the zip's top directory).
+fn unpack(zip: &Path, dir: &Path) -> Result<PathBuf, Error> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip)?)?;
+    archive.extract(dir)?;
+    let top = archive
+        .file_names()
+        .next()
+        .and_then(|name| name.split('/').next())
+        .ok_or("the archive is empty")?
+        .to_owned();
+    let home = dir.join(top);
+    // Zip archives made on other systems may lose the executable bit of kc.sh.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        home.join("bin/kc.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
+    Ok(home)
+}
