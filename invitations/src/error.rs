@@ -16,7 +16,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// HTTP 403.
     Forbidden,
-    /// HTTP 404: unknown realm, organization or invitation.
+    /// HTTP 404: unknown realm, organization or invitation; also the 400 "invitation not
+    /// found" with which the server answers the rejection of an unknown invitation.
     NotFound,
     /// HTTP 409 "Invitation for ... already exists.": the email already has an invitation.
     AlreadyInvited,
@@ -386,6 +387,9 @@ fn one_line(text: &str) -> String {
 /// The kind an error status means on the Phase Two server.
 pub(crate) fn kind_for_status(status: StatusCode, server_message: Option<&str>) -> ErrorKind {
     match status.as_u16() {
+        // The invitee's reject answers an unknown invitation with this 400, where accept
+        // and every other operation answer 404.
+        400 if server_message == Some("invitation not found") => ErrorKind::NotFound,
         401 => ErrorKind::Unauthorized,
         403 => ErrorKind::Forbidden,
         404 => ErrorKind::NotFound,

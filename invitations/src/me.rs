@@ -114,7 +114,7 @@ impl Respond {
         validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(op))?;
         validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(op))?;
         let me = &self.me;
-        if self.accept {
+        let result = if self.accept {
             me.client
                 .call(me.call(op, Effect::Remove, &self.options), |raw| {
                     raw.accept_invitation()
@@ -122,7 +122,8 @@ impl Respond {
                         .invitation_id(&self.id)
                         .send()
                 })
-                .await?;
+                .await
+                .map(drop)
         } else {
             me.client
                 .call(me.call(op, Effect::Remove, &self.options), |raw| {
@@ -131,9 +132,14 @@ impl Respond {
                         .invitation_id(&self.id)
                         .send()
                 })
-                .await?;
+                .await
+                .map(drop)
+        };
+        match result {
+            // An earlier attempt may have answered it before its answer was lost.
+            Err(e) if e.is_not_found() && e.earlier_outcome_unknown() => Ok(()),
+            other => other,
         }
-        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod keycloak;
+pub mod target;
 
 use std::collections::BTreeMap;
 

@@ -277,3 +277,45 @@ async fn path_values_reach_the_server_as_one_segment() {
         "{paths:?}"
     );
 }
+
+/// An accept or reject whose answer was lost is sent again; the server then answers "not
+/// found" (404 for accept, 400 `invitation not found` for reject), which means done.
+#[tokio::test]
+async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
+    let (server, client) = setup().await;
+    server.add_token("bo-token", Permission::User("bo@example.com".into()));
+    let org = client.invitations("acme", "org-1");
+    let bo = Client::builder()
+        .base_url(server.url())
+        .bearer_token("bo-token")
+        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let mine = bo.my_invitations("acme");
+    for (operation, accept) in [("rejectInvitation", false), ("acceptInvitation", true)] {
+        let id = org
+            .create("bo@example.com")
+            .send()
+            .await
+            .unwrap()
+            .id()
+            .to_owned();
+        server.inject(Fault::new(
+            Scope::Operation(operation),
+            FaultAction::CloseAfterHandling,
+            1,
+        ));
+        let answer = if accept {
+            mine.accept(&id)
+        } else {
+            mine.reject(&id)
+        };
+        answer
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{operation}: {e:?}"));
+        assert!(org.get(&id).await.unwrap().is_none(), "{operation}");
+        assert_eq!(server.faults_applied(), usize::from(accept) + 1);
+    }
+    assert_eq!(server.members("acme", "org-1"), ["bo@example.com"]);
+}

@@ -43,6 +43,7 @@ pub(super) fn router(state: Shared) -> Router {
             put(resend),
         )
         .route("/realms/{realm}/protocol/openid-connect/token", post(token))
+        .fallback(unknown_path)
         .with_state(state)
 }
 
@@ -80,12 +81,42 @@ fn error(status: StatusCode, message: &str, headers: &HeaderMap) -> Response {
         let page = format!("<html><head><title>Error</title></head><body>{message}</body></html>");
         return (status, [(header::CONTENT_TYPE, "text/html")], page).into_response();
     }
-    let body = if status.is_server_error() {
-        json!({"error": "unknown_error", "error_description": message})
-    } else {
-        json!({ "error": message })
-    };
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Keycloak's answer to an exception it did not expect: the details stay in its log.
+fn server_failure(error: &str, headers: &HeaderMap) -> Response {
+    let mut response = error_with_description(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        error,
+        "For more on this error consult the server log.",
+        headers,
+    );
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// An OAuth-style error body, `{"error": ..., "error_description": ...}`.
+fn error_with_description(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("text/html") && !accept.contains("json") {
+        return self::error(status, description, headers);
+    }
+    let body = json!({ "error": error, "error_description": description });
     (status, axum::Json(body)).into_response()
+}
+
+/// What JAX-RS answers for a path no resource serves.
+async fn unknown_path(headers: HeaderMap) -> Response {
+    error(StatusCode::NOT_FOUND, "HTTP 404 Not Found", &headers)
 }
 
 /// An answer forced by an injected fault.
@@ -135,12 +166,52 @@ fn not_found(headers: &HeaderMap) -> Response {
     error(StatusCode::NOT_FOUND, "HTTP 404 Not Found", headers)
 }
 
+fn no_realm(headers: &HeaderMap) -> Response {
+    error(StatusCode::NOT_FOUND, "Realm does not exist", headers)
+}
+
+fn no_org(org_id: &str, headers: &HeaderMap) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("{org_id} not found"),
+        headers,
+    )
+}
+
+fn no_invitation(id: &str, headers: &HeaderMap) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("No invitation with id {id}"),
+        headers,
+    )
+}
+
+/// The 404 for an unknown realm or organization, whichever is missing.
+fn missing_org(state: &State, realm: &str, org_id: &str, headers: &HeaderMap) -> Response {
+    if state.realms.contains_key(realm) {
+        no_org(org_id, headers)
+    } else {
+        no_realm(headers)
+    }
+}
+
+/// What the server checks before every invitation operation, in its order: the realm, the
+/// organization, then the right to view the organization's invitations. Operations that
+/// change something check the right to manage afterwards, once the body is read.
+fn locate(state: &State, realm: &str, org_id: &str, headers: &HeaderMap) -> Result<(), Response> {
+    match state.realms.get(realm) {
+        None => Err(no_realm(headers)),
+        Some(orgs) if !orgs.contains_key(org_id) => Err(no_org(org_id, headers)),
+        Some(_) => authorize(state, headers, can_view).map(drop),
+    }
+}
+
 fn representation(invitation: &StoredInvitation, org_id: &str) -> serde_json::Value {
     let mut value = json!({
         "id": invitation.id,
         "createdAt": invitation.created_at,
         "email": invitation.email,
-        "invitationUrl": "",
+        "invitationUrl": invitation.redirect_uri,
         "organizationId": org_id,
         "roles": invitation.roles,
         "attributes": invitation.attributes,
@@ -165,23 +236,62 @@ struct CreateBody {
     attributes: BTreeMap<String, Vec<String>>,
 }
 
-/// The address of an RFC 822 mailbox (`Jo <jo@x.io>` or `jo@x.io`), if it is one.
-fn mailbox_address(text: &str) -> Option<&str> {
-    let text = text.trim();
-    let address = match (text.find('<'), text.rfind('>')) {
-        (Some(open), Some(close)) if open < close && close == text.len() - 1 => {
-            &text[open + 1..close]
-        }
-        (None, None) => text,
-        _ => return None,
+/// What the request's bean validation (`@Email`) refuses, before the resource sees the
+/// request: answered with `violations`. Reproduces what the server was seen to refuse.
+fn malformed_email(email: &str) -> bool {
+    let (local, domain) = email.rsplit_once('@').unwrap_or(("", email));
+    email.trim() != email
+        || email.contains(['<', '>'])
+        || unquoted(email).contains(':')
+        || local.chars().count() > 64
+        || domain.split('.').any(|label| label.starts_with('-'))
+}
+
+/// `text` without its quoted parts.
+fn unquoted(text: &str) -> String {
+    text.split('"').step_by(2).collect()
+}
+
+/// Whether the server's RFC 822 parser (strict) accepts a bare address.
+fn parses_as_address(email: &str) -> bool {
+    let bare = unquoted(email);
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
     };
-    let (local, domain) = address.rsplit_once('@')?;
-    let valid = !local.is_empty()
-        && !domain.is_empty()
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !address.chars().any(|c| c.is_whitespace() || c.is_control());
-    valid.then_some(address)
+    let domain_ok = if domain.starts_with('[') && domain.ends_with(']') {
+        true
+    } else {
+        !domain.is_empty()
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+            })
+    };
+    bare.matches('@').count() == 1
+        && !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !bare.chars().any(char::is_whitespace)
+        && domain_ok
+}
+
+/// The request body, as the server's JSON reader takes it: a syntax error and a value of the
+/// wrong type are told apart.
+fn parse_create(body: &[u8], headers: &HeaderMap) -> Result<CreateBody, Response> {
+    serde_json::from_slice::<CreateBody>(body).map_err(|e| {
+        let error = match e.classify() {
+            serde_json::error::Category::Data => "unknown_error",
+            _ => "invalid_request",
+        };
+        error_with_description(
+            StatusCode::BAD_REQUEST,
+            error,
+            "Cannot parse the JSON",
+            headers,
+        )
+    })
 }
 
 async fn create(
@@ -191,24 +301,37 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
+    }
+    let request = match parse_create(&body, &headers) {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    if request.email.as_deref().is_some_and(malformed_email) {
+        let body = json!({
+            "error": "Provided data is invalid",
+            "violations": ["email: must be a well-formed email address"],
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
     if let Err(denied) = authorize(&state, &headers, can_manage) {
         return denied;
     }
     let Some(org) = state.org_mut(&realm, &org_id) else {
-        return not_found(&headers);
+        return missing_org(&state, &realm, &org_id, &headers);
     };
-    let Ok(request) = serde_json::from_slice::<CreateBody>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "Malformed request body", &headers);
+    let email = match request.email.as_deref() {
+        Some(given) if parses_as_address(given) => given.to_lowercase(),
+        given => {
+            let given = given.unwrap_or("null");
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid email: {given}"),
+                &headers,
+            );
+        }
     };
-    let given = request.email.unwrap_or_default();
-    let Some(address) = mailbox_address(&given) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid email: {given}"),
-            &headers,
-        );
-    };
-    let email = address.to_lowercase();
     if request.roles.iter().any(|r| !org.roles.contains(r)) {
         return error(StatusCode::BAD_REQUEST, "Unknown role in list.", &headers);
     }
@@ -238,21 +361,11 @@ async fn create(
             .flatten()
             .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE);
     if too_long {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "value too long for column",
-            &headers,
-        );
+        return server_failure("unknown_error", &headers);
     }
     let inviter_id = match request.inviter_id.filter(|i| !i.is_empty()) {
         // The server looks the inviter up and fails on an unknown one; this one knows none.
-        Some(_) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "unknown inviter",
-                &headers,
-            );
-        }
+        Some(_) => return server_failure("HTTP 500 Internal Server Error", &headers),
         None => Some("fake-admin".to_owned()),
     };
     let invitation = StoredInvitation {
@@ -294,12 +407,13 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let state = state.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(denied) = authorize(&state, &headers, can_view) {
-        return denied;
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
     }
     let Some(org) = state.realms.get(&realm).and_then(|r| r.get(&org_id)) else {
-        return not_found(&headers);
+        return no_org(&org_id, &headers);
     };
+    // JAX-RS answers 404 when a query parameter does not convert to its Java type.
     let number = |name: &str, default: i64| -> Result<i64, Response> {
         match query.get(name) {
             None => Ok(default),
@@ -315,11 +429,7 @@ async fn list(
     };
     // The server hands negative values to Java streams, which throw.
     if first < 0 || max < 0 {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "negative paging parameter",
-            &headers,
-        );
+        return server_failure("unknown_error", &headers);
     }
     let search = query.get("search").map(String::as_str).unwrap_or("");
     let page: Vec<_> = org
@@ -339,12 +449,12 @@ async fn count(
     headers: HeaderMap,
 ) -> Response {
     let state = state.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(denied) = authorize(&state, &headers, can_view) {
-        return denied;
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
     }
     match state.realms.get(&realm).and_then(|r| r.get(&org_id)) {
         Some(org) => axum::Json(org.invitations.len() as u64).into_response(),
-        None => not_found(&headers),
+        None => no_org(&org_id, &headers),
     }
 }
 
@@ -354,8 +464,8 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Response {
     let state = state.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(denied) = authorize(&state, &headers, can_view) {
-        return denied;
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
     }
     let found = state
         .realms
@@ -364,7 +474,7 @@ async fn get_one(
         .and_then(|o| o.invitations.iter().find(|i| i.id == id));
     match found {
         Some(invitation) => axum::Json(representation(invitation, &org_id)).into_response(),
-        None => not_found(&headers),
+        None => no_invitation(&id, &headers),
     }
 }
 
@@ -374,28 +484,32 @@ async fn delete(
     headers: HeaderMap,
 ) -> Response {
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
+    }
     if let Err(denied) = authorize(&state, &headers, can_manage) {
         return denied;
     }
     let Some(org) = state.org_mut(&realm, &org_id) else {
-        return not_found(&headers);
+        return no_org(&org_id, &headers);
     };
     let before = org.invitations.len();
     org.invitations.retain(|i| i.id != id);
     if org.invitations.len() == before {
-        return not_found(&headers);
+        return no_invitation(&id, &headers);
     }
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Resending needs only the right to view: the server checks no manage right here.
 async fn resend(
     Extract(state): Extract<Shared>,
     Path((realm, org_id, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(denied) = authorize(&state, &headers, can_manage) {
-        return denied;
+    if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
+        return refused;
     }
     let found = state
         .org_mut(&realm, &org_id)
@@ -405,15 +519,20 @@ async fn resend(
             invitation.emails_sent += 1;
             StatusCode::NO_CONTENT.into_response()
         }
-        None => not_found(&headers),
+        None => no_invitation(&id, &headers),
     }
 }
 
-/// The signed-in user's email, or the 401.
+/// The signed-in user's email. Any valid token passes; one without a verified email (a
+/// service account's) is a 400.
 fn user_email(state: &State, headers: &HeaderMap) -> Result<String, Response> {
-    match authorize(state, headers, |p| matches!(p, Permission::User(_)))? {
+    match authorize(state, headers, |_| true)? {
         Permission::User(email) => Ok(email.to_lowercase()),
-        _ => unreachable!("authorize checked the variant"),
+        Permission::View | Permission::Manage => Err(error(
+            StatusCode::BAD_REQUEST,
+            "User needs to be email verified",
+            headers,
+        )),
     }
 }
 
@@ -423,12 +542,12 @@ async fn my_invitations(
     headers: HeaderMap,
 ) -> Response {
     let state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(orgs) = state.realms.get(&realm) else {
+        return no_realm(&headers);
+    };
     let email = match user_email(&state, &headers) {
         Ok(email) => email,
-        Err(denied) => return denied,
-    };
-    let Some(orgs) = state.realms.get(&realm) else {
-        return not_found(&headers);
+        Err(refused) => return refused,
     };
     let mine: Vec<_> = orgs
         .iter()
@@ -442,30 +561,51 @@ async fn my_invitations(
     axum::Json(mine).into_response()
 }
 
-/// Removes the user's invitation `id`; on accept, makes the user a member.
+/// Removes the user's invitation `id`; on accept, makes the user a member. The two answer an
+/// unknown id and another person's invitation with different statuses and messages, as the
+/// server does.
 fn respond(state: &Shared, realm: &str, id: &str, headers: &HeaderMap, accept: bool) -> Response {
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    if !state.realms.contains_key(realm) {
+        return no_realm(headers);
+    }
     let email = match user_email(&state, headers) {
         Ok(email) => email,
-        Err(denied) => return denied,
+        Err(refused) => return refused,
     };
     let Some(orgs) = state.realms.get_mut(realm) else {
-        return not_found(headers);
+        return no_realm(headers);
     };
-    for org in orgs.values_mut() {
-        if let Some(at) = org
-            .invitations
+    let found = orgs.values_mut().find_map(|org| {
+        org.invitations
             .iter()
-            .position(|i| i.id == id && i.email == email)
-        {
-            org.invitations.remove(at);
-            if accept {
-                org.members.insert(email);
-            }
-            return StatusCode::NO_CONTENT.into_response();
-        }
+            .position(|i| i.id == id)
+            .map(|at| (org, at))
+    });
+    let Some((org, at)) = found else {
+        return if accept {
+            error(
+                StatusCode::NOT_FOUND,
+                &format!("Invitation {id} not found"),
+                headers,
+            )
+        } else {
+            error(StatusCode::BAD_REQUEST, "invitation not found", headers)
+        };
+    };
+    if org.invitations[at].email != email {
+        let message = if accept {
+            "Email claim differs from invitation email"
+        } else {
+            "`email` claim differ from invitation email"
+        };
+        return error(StatusCode::BAD_REQUEST, message, headers);
     }
-    not_found(headers)
+    org.invitations.remove(at);
+    if accept {
+        org.members.insert(email);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn accept(
@@ -506,16 +646,25 @@ async fn token(
         );
     }
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    if !state.realms.contains_key(&realm) {
+        let body = json!({ "error": "Realm does not exist" });
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
     let client_id = form.get("client_id").cloned().unwrap_or_default();
-    let registration = state.clients.get(&(realm.clone(), client_id));
-    let Some(registration) = registration.filter(|r| form.get("client_secret") == Some(&r.secret))
-    else {
+    let Some(registration) = state.clients.get(&(realm.clone(), client_id)) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client or Invalid client credentials",
+        );
+    };
+    if form.get("client_secret") != Some(&registration.secret) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized_client",
             "Invalid client or Invalid client credentials",
         );
-    };
+    }
     let (permission, lifetime) = (registration.permission.clone(), registration.lifetime);
     state.grants += 1;
     let token = format!("granted-{}-{}", state.grants, uuid::Uuid::new_v4().simple());
@@ -523,7 +672,9 @@ async fn token(
     axum::Json(json!({
         "access_token": token,
         "expires_in": lifetime.as_secs(),
+        "refresh_expires_in": 0,
         "token_type": "Bearer",
+        "not-before-policy": 0,
         "scope": "profile email",
     }))
     .into_response()

@@ -40,7 +40,7 @@ use hyper::{Request, Response};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-pub use state::{Permission, RecordedRequest, StoredInvitation};
+pub use state::{BUILT_IN_ROLES, Permission, RecordedRequest, StoredInvitation};
 
 use state::State;
 
@@ -187,7 +187,8 @@ impl FakeServer {
         f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Adds an organization (and its realm) with the roles invitations may grant.
+    /// Adds an organization (and its realm) with the roles invitations may grant, besides
+    /// Phase Two's [`BUILT_IN_ROLES`].
     pub fn add_org<R: Into<String>>(
         &self,
         realm: &str,

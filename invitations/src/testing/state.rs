@@ -8,6 +8,21 @@ use bytes::Bytes;
 
 use super::{Fault, FaultAction, Scope};
 
+/// The roles Phase Two creates in every organization; invitations may grant them too.
+pub const BUILT_IN_ROLES: [&str; 11] = [
+    "view-organization",
+    "manage-organization",
+    "delete-organization",
+    "view-members",
+    "manage-members",
+    "view-roles",
+    "manage-roles",
+    "view-invitations",
+    "manage-invitations",
+    "view-identity-providers",
+    "manage-identity-providers",
+];
+
 /// What a bearer token may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
@@ -131,7 +146,10 @@ impl State {
             .entry(realm.to_owned())
             .or_default()
             .entry(org_id.to_owned())
-            .or_default();
+            .or_insert_with(|| Org {
+                roles: BUILT_IN_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+                ..Org::default()
+            });
         org.roles.extend(roles);
     }
 

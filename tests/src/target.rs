@@ -1,0 +1,257 @@
+//! The server a conformance case runs against: the built-in `FakeServer`, or the real Phase
+//! Two server that `phasetwo-server` started, described in `PHASETWO_SERVER`.
+//!
+//! Every case makes its own organizations and users, with unique names, so cases can run in
+//! parallel on one real server and a case never sees another's invitations.
+
+use std::time::Duration;
+
+use phasetwo_invitations::testing::{FakeServer, Permission};
+use phasetwo_invitations::{Client, RetryConfig};
+
+use crate::admin::{Admin, Description, ROLES};
+
+/// The variable holding the real server's description (one JSON line).
+pub const SERVER_VARIABLE: &str = "PHASETWO_SERVER";
+/// The fake server's client-credentials lifetime: Keycloak's default.
+const FAKE_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// One server, and what a case needs to set up on it.
+#[derive(Debug)]
+pub struct Target {
+    server: Server,
+    realm: String,
+    client_id: String,
+    client_secret: String,
+    view_client_id: String,
+    view_client_secret: String,
+}
+
+#[derive(Debug)]
+enum Server {
+    Fake(FakeServer),
+    Real {
+        description: Box<Description>,
+        admin: Admin,
+    },
+}
+
+impl Target {
+    /// The real server when `PHASETWO_SERVER` is set, else a new built-in one.
+    pub async fn new() -> Target {
+        match std::env::var(SERVER_VARIABLE) {
+            Ok(line) => {
+                let description: Description = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("{SERVER_VARIABLE} is not a server description: {e}")
+                });
+                let admin = Admin::sign_in(
+                    &description.url,
+                    &description.admin_user,
+                    &description.admin_password,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+                Target {
+                    realm: description.realm.clone(),
+                    client_id: description.client_id.clone(),
+                    client_secret: description.client_secret.clone(),
+                    view_client_id: description.view_client_id.clone(),
+                    view_client_secret: description.view_client_secret.clone(),
+                    server: Server::Real {
+                        description: Box::new(description),
+                        admin,
+                    },
+                }
+            }
+            Err(_) => {
+                let server = FakeServer::start().await;
+                let target = Target {
+                    server: Server::Fake(server),
+                    realm: "acme".to_owned(),
+                    client_id: "invitations-service".to_owned(),
+                    client_secret: "service-secret".to_owned(),
+                    view_client_id: "invitations-viewer".to_owned(),
+                    view_client_secret: "viewer-secret".to_owned(),
+                };
+                if let Server::Fake(fake) = &target.server {
+                    fake.add_client(
+                        &target.realm,
+                        &target.client_id,
+                        &target.client_secret,
+                        Permission::Manage,
+                        FAKE_TOKEN_LIFETIME,
+                    );
+                    fake.add_client(
+                        &target.realm,
+                        &target.view_client_id,
+                        &target.view_client_secret,
+                        Permission::View,
+                        FAKE_TOKEN_LIFETIME,
+                    );
+                }
+                target
+            }
+        }
+    }
+
+    /// Whether this is the real server.
+    pub fn is_real(&self) -> bool {
+        matches!(self.server, Server::Real { .. })
+    }
+
+    /// The server URL, without `/realms`.
+    pub fn url(&self) -> &str {
+        match &self.server {
+            Server::Fake(fake) => fake.url(),
+            Server::Real { description, .. } => &description.url,
+        }
+    }
+
+    /// The realm of every fixture.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The built-in server, for what only it can show (requests received, emails sent).
+    pub fn fake(&self) -> Option<&FakeServer> {
+        match &self.server {
+            Server::Fake(fake) => Some(fake),
+            Server::Real { .. } => None,
+        }
+    }
+
+    /// The token endpoint's lifetime for client-credentials tokens.
+    pub fn token_lifetime(&self) -> Duration {
+        match &self.server {
+            Server::Fake(_) => FAKE_TOKEN_LIFETIME,
+            Server::Real { description, .. } => Duration::from_secs(description.token_lifetime_s),
+        }
+    }
+
+    /// A new organization with the roles `member` and `admin` (and Phase Two's own).
+    pub async fn new_org(&self) -> String {
+        let name = format!("org-{}", uuid::Uuid::new_v4().simple());
+        match &self.server {
+            Server::Fake(fake) => {
+                fake.add_org(&self.realm, &name, ROLES);
+                name
+            }
+            Server::Real { admin, .. } => admin
+                .create_org(&self.realm, &name, &ROLES)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    /// A unique email, in lower case.
+    pub fn email(&self, tag: &str) -> String {
+        format!(
+            "{tag}-{}@example.com",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    }
+
+    /// Makes a new user with `email` a member of `org`.
+    pub async fn add_member(&self, org: &str, email: &str) {
+        match &self.server {
+            Server::Fake(fake) => fake.add_member(&self.realm, org, email),
+            Server::Real { admin, .. } => {
+                let user = admin
+                    .create_user(&self.realm, email, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                admin
+                    .add_member(&self.realm, org, &user)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// A bearer token of a new user with a verified `email`, who belongs to no organization.
+    pub async fn user_token(&self, email: &str) -> String {
+        match &self.server {
+            Server::Fake(fake) => {
+                let token = format!("user-{}", uuid::Uuid::new_v4().simple());
+                fake.add_token(&token, Permission::User(email.to_owned()));
+                token
+            }
+            Server::Real { admin, description } => {
+                let password = uuid::Uuid::new_v4().simple().to_string();
+                admin
+                    .create_user(&self.realm, email, Some(&password))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                admin
+                    .user_token(&self.realm, &description.user_client_id, email, &password)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        }
+    }
+
+    /// `(realm, client id, secret)` of the client whose service account manages invitations.
+    pub fn manager_credentials(&self) -> (&str, &str, &str) {
+        (&self.realm, &self.client_id, &self.client_secret)
+    }
+
+    /// A client signed in with the managing client's credentials. Retries wait 10 ms at most.
+    pub fn manager(&self) -> Client {
+        self.builder()
+            .client_credentials(&self.realm, &self.client_id, &self.client_secret)
+            .build()
+            .expect("a valid client")
+    }
+
+    /// A client whose service account may only view.
+    pub fn viewer(&self) -> Client {
+        self.builder()
+            .client_credentials(&self.realm, &self.view_client_id, &self.view_client_secret)
+            .build()
+            .expect("a valid client")
+    }
+
+    /// A client with a fixed bearer token.
+    pub fn with_token(&self, token: &str) -> Client {
+        self.builder()
+            .bearer_token(token)
+            .build()
+            .expect("a valid client")
+    }
+
+    /// A client builder for this server, with short retry waits.
+    pub fn builder(&self) -> phasetwo_invitations::ClientBuilder {
+        Client::builder().base_url(self.url()).retry(
+            RetryConfig::default()
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(10)),
+        )
+    }
+
+    /// A token of the managing client, for requests made by hand.
+    pub async fn manager_token(&self) -> String {
+        self.client_token(&self.client_id, &self.client_secret)
+            .await
+    }
+
+    /// A token of the view-only client, for requests made by hand.
+    pub async fn viewer_token(&self) -> String {
+        self.client_token(&self.view_client_id, &self.view_client_secret)
+            .await
+    }
+
+    async fn client_token(&self, client_id: &str, secret: &str) -> String {
+        crate::admin::token(
+            &reqwest::Client::new(),
+            self.url(),
+            &self.realm,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
