@@ -66,8 +66,17 @@ pub const ADMIN_USER: &str = "admin";
 
 const MAVEN_CENTRAL: &str = "https://repo.maven.apache.org/maven2";
 
+/// The Maven repository downloads come from: `PHASETWO_MAVEN_URL` (a mirror), else Maven
+/// Central. Checksums are checked whatever the source.
+pub fn maven_url() -> String {
+    std::env::var("PHASETWO_MAVEN_URL")
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| MAVEN_CENTRAL.to_owned())
+}
+
 impl Artifact {
-    fn file_name(&self) -> String {
+    /// The file's name in a Maven repository and in the cache.
+    pub fn file_name(&self) -> String {
         let artifact = self
             .coordinates
             .split(':')
@@ -76,21 +85,23 @@ impl Artifact {
         format!("{artifact}-{}.{}", self.version, self.extension)
     }
 
-    fn url(&self) -> String {
+    /// Where the file is in the Maven repository at `maven`.
+    pub fn url(&self, maven: &str) -> String {
         let (group, artifact) = self
             .coordinates
             .split_once(':')
             .unwrap_or((self.coordinates, ""));
         format!(
-            "{MAVEN_CENTRAL}/{}/{artifact}/{}/{}",
+            "{maven}/{}/{artifact}/{}/{}",
             group.replace('.', "/"),
             self.version,
             self.file_name()
         )
     }
 
-    /// The cached file, downloaded and checked first if it is not there yet.
-    pub async fn fetch(&self, cache: &Path) -> Result<PathBuf, Error> {
+    /// The cached file, downloaded from the Maven repository at `maven` and checked first if
+    /// it is not there yet.
+    pub async fn fetch(&self, maven: &str, cache: &Path) -> Result<PathBuf, Error> {
         let target = cache.join(self.file_name());
         if target.exists() {
             if sha256_of(&target)? == self.sha256 {
@@ -102,7 +113,7 @@ impl Artifact {
         std::fs::create_dir_all(cache)?;
         let name = format!("{}:{}", self.coordinates, self.version);
         let partial = cache.join(format!("{}.part-{}", self.file_name(), std::process::id()));
-        let mut response = reqwest::get(self.url())
+        let mut response = reqwest::get(self.url(maven))
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|e| format!("downloading {name}: {e}"))?;
@@ -214,14 +225,25 @@ impl Keycloak {
     /// Downloads what is missing, unpacks a fresh Keycloak with the extension, starts it on
     /// `port` (a free one when `None`) and waits until it answers.
     pub async fn start(port: Option<u16>) -> Result<Keycloak, Error> {
+        // A taken port is reported at once, before the downloads and the minute Keycloak
+        // takes to find out.
+        let port = match port {
+            Some(port) => {
+                std::net::TcpListener::bind(("127.0.0.1", port))
+                    .map_err(|e| format!("port {port} on 127.0.0.1 is not free: {e}"))?;
+                port
+            }
+            None => free_port()?,
+        };
         let cache = cache_dir();
         let downloads = cache.join("maven");
-        let java = find_java()?;
-        let zip = KEYCLOAK.fetch(&downloads).await?;
+        let maven = maven_url();
+        let zip = KEYCLOAK.fetch(&maven, &downloads).await?;
         let mut providers = Vec::new();
         for artifact in PROVIDERS {
-            providers.push(artifact.fetch(&downloads).await?);
+            providers.push(artifact.fetch(&maven, &downloads).await?);
         }
+        let java = find_java()?;
         remove_abandoned_runs(&cache.join("runs"));
         let run_dir = cache.join("runs").join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&run_dir);
@@ -237,10 +259,6 @@ impl Keycloak {
             std::fs::copy(jar, home.join("providers").join(name))?;
         }
 
-        let port = match port {
-            Some(port) => port,
-            None => free_port()?,
-        };
         let admin_password = uuid::Uuid::new_v4().simple().to_string();
         let log = std::fs::File::create(run_dir.join("keycloak.log"))?;
         let mut command = Command::new(home.join("bin/kc.sh"));
@@ -369,12 +387,13 @@ impl Drop for Keycloak {
 }
 
 /// A shell that waits for its standard input to close, then ends `group`. It ignores the
-/// terminal's signals, so it outlives this process however it ends.
+/// terminal's signals, so it outlives this process however it ends. (`kill -SIG -PGID`
+/// without `--`: the POSIX shells' built-in `kill` refuses `--`.)
 fn watchdog(group: u32) -> Result<(Child, ChildStdin), Error> {
     let script = format!(
-        "trap '' INT TERM HUP; read -r _; kill -TERM -- -{group} 2>/dev/null; \
-         i=0; while kill -0 -- -{group} 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i+1)); done; \
-         kill -KILL -- -{group} 2>/dev/null"
+        "trap '' INT TERM HUP; read -r _; kill -TERM -{group} 2>/dev/null; \
+         i=0; while kill -0 -{group} 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i+1)); done; \
+         kill -KILL -{group} 2>/dev/null"
     );
     let mut child = Command::new("sh")
         .args(["-c", &script])

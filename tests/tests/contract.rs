@@ -260,3 +260,92 @@ async fn facade_requests_are_valid_for_prism_mock() {
 
     prism.assert_no_violation();
 }
+
+/// The same traffic against the conformance target: the built-in server here, the real
+/// Phase Two server when `PHASETWO_SERVER` describes one. Tokens come from the server's token
+/// endpoint directly, which is not part of the spec.
+#[tokio::test(flavor = "multi_thread")]
+async fn traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec() {
+    let target = invitations_tests::target::Target::new().await;
+    let org_id = target.new_org().await;
+    let member = target.email("member");
+    target.add_member(&org_id, &member).await;
+    let invitee = target.email("invitee");
+    let invitee_token = target.user_token(&invitee).await;
+    let spec = spec_with_realms_prefix();
+    let prism = Prism::start(
+        &["proxy", spec.to_str().unwrap(), target.url(), "--errors"],
+        "proxy-target",
+    );
+
+    let manager = client(&prism.url, &target.manager_token().await);
+    let org = manager.invitations(target.realm(), &org_id);
+    let full = org
+        .create(target.email("Full").to_uppercase())
+        .roles(["member", "admin"])
+        .send_email(true)
+        .redirect_uri("https://app.example.com/welcome?from=invite")
+        .attribute("team", ["blue", "green"])
+        .await
+        .unwrap();
+    let minimal = org.create(target.email("minimal")).await.unwrap();
+    org.create(&invitee).await.unwrap();
+    for (email, kind) in [
+        (full.email(), ErrorKind::AlreadyInvited),
+        (member.as_str(), ErrorKind::AlreadyMember),
+    ] {
+        assert_eq!(org.create(email).await.unwrap_err().kind(), kind);
+    }
+    let e = org
+        .create(target.email("role"))
+        .roles(["owner"])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadRequest);
+
+    let page = org
+        .list()
+        .search("example")
+        .offset(1)
+        .page_size(2)
+        .page()
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    let all: Vec<_> = org
+        .list()
+        .page_size(1)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(org.find_by_email(minimal.email()).await.unwrap().is_some());
+    let found = org.get(full.id()).await.unwrap().unwrap();
+    assert_eq!(found.attributes["team"], ["blue", "green"]);
+    assert!(org.get("no-such-id").await.unwrap().is_none());
+    assert_eq!(org.count().await.unwrap(), 3);
+    org.resend(minimal.id()).await.unwrap();
+    org.delete(minimal.id()).await.unwrap();
+    assert!(org.delete(minimal.id()).await.unwrap_err().is_not_found());
+    org.delete(minimal.id()).ignore_missing().await.unwrap();
+    let lost = manager.invitations(target.realm(), "no-such-org");
+    assert!(lost.count().await.unwrap_err().is_not_found());
+
+    let viewer = client(&prism.url, &target.viewer_token().await);
+    let e = viewer
+        .invitations(target.realm(), &org_id)
+        .create(target.email("viewer"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+
+    let me = client(&prism.url, &invitee_token).my_invitations(target.realm());
+    let mine = me.list().await.unwrap();
+    assert_eq!(mine.len(), 1);
+    me.accept(&mine[0].id).await.unwrap();
+    assert!(me.reject("no-such-id").await.unwrap_err().is_not_found());
+    assert!(me.accept("no-such-id").await.unwrap_err().is_not_found());
+
+    prism.assert_no_violation();
+}

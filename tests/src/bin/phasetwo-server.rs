@@ -4,8 +4,10 @@
 //! Downloads Keycloak and the organizations extension (pinned, checked, cached), starts them on
 //! 127.0.0.1, configures a realm, organizations, clients and users, and prints one JSON line
 //! describing them. Without a command it serves until interrupted; with one, it runs it with
-//! the description in `PHASETWO_SERVER` (and the usual `PHASETWO_*` variables), stops the
-//! server and exits with the command's status.
+//! the description in `PHASETWO_SERVER` and the client's variables set (`PHASETWO_URL`,
+//! `PHASETWO_REALM`, `PHASETWO_ORG`, `PHASETWO_CLIENT_ID`, `PHASETWO_CLIENT_SECRET`,
+//! `PHASETWO_AUTH_REALM`; `PHASETWO_OTHER_ORG`, and the invitee's `PHASETWO_INVITEE_EMAIL` and
+//! `PHASETWO_USER_TOKEN`), stops the server and exits with the command's status.
 
 use std::process::ExitCode;
 
@@ -91,6 +93,9 @@ async fn main() -> ExitCode {
                 .env("PHASETWO_URL", &description.url)
                 .env("PHASETWO_REALM", &description.realm)
                 .env("PHASETWO_ORG", &description.org)
+                .env("PHASETWO_OTHER_ORG", &description.other_org)
+                .env("PHASETWO_INVITEE_EMAIL", &description.invitee_email)
+                .env("PHASETWO_USER_TOKEN", &description.invitee_token)
                 .env("PHASETWO_CLIENT_ID", &description.client_id)
                 .env("PHASETWO_CLIENT_SECRET", &description.client_secret)
                 .env("PHASETWO_AUTH_REALM", &description.realm)
