@@ -4,6 +4,8 @@
 use crate::error::Error;
 
 pub(crate) const MAX_EMAIL: usize = 255;
+/// The longest local part (before `@`) the server's request validation lets through.
+pub(crate) const MAX_EMAIL_LOCAL_PART: usize = 64;
 pub(crate) const MAX_ROLE: usize = 255;
 pub(crate) const MAX_REDIRECT_URI: usize = 2048;
 pub(crate) const MAX_ATTRIBUTE_KEY: usize = 255;
@@ -26,7 +28,8 @@ pub(crate) fn path_segment(field: &'static str, value: &str) -> Result<(), Error
 }
 
 /// Trims and lower-cases an email, as the server stores it, after checking it is plausible.
-/// The server parses it with an RFC 822 parser; we only refuse what it surely refuses.
+/// The server validates the request, then parses the address with an RFC 822 parser; we only
+/// refuse what it was seen to refuse.
 pub(crate) fn email(raw: &str) -> Result<String, Error> {
     let email = raw.trim();
     if email.is_empty() {
@@ -38,8 +41,24 @@ pub(crate) fn email(raw: &str) -> Result<String, Error> {
             "must not contain control characters",
         ));
     }
-    if !email.contains('@') {
+    if email.contains(['<', '>']) {
+        return Err(Error::invalid(
+            "email",
+            "must be a bare address (jo@example.com), without a name or angle brackets",
+        ));
+    }
+    let Some((local, _)) = email.rsplit_once('@') else {
         return Err(Error::invalid("email", "must contain `@`"));
+    };
+    let unquoted: String = email.split('"').step_by(2).collect();
+    if unquoted.chars().any(char::is_whitespace) {
+        return Err(Error::invalid("email", "must not contain spaces"));
+    }
+    if local.chars().count() > MAX_EMAIL_LOCAL_PART {
+        return Err(Error::invalid(
+            "email",
+            format!("the part before `@` is longer than {MAX_EMAIL_LOCAL_PART} characters"),
+        ));
     }
     if email.chars().count() > MAX_EMAIL {
         return Err(Error::invalid(
@@ -138,20 +157,28 @@ mod tests {
 
     #[test]
     fn bad_emails_name_the_field() {
-        let long = format!("{}@x.io", "a".repeat(MAX_EMAIL));
+        let long = format!("a@{}.io", "x".repeat(MAX_EMAIL));
+        let long_local = format!("{}@x.io", "a".repeat(MAX_EMAIL_LOCAL_PART + 1));
         for bad in [
             "",
             "   ",
             "no-at-sign",
             "a@x.io\r\nBcc: b@x.io",
+            "Jo <jo@x.io>",
+            "jo smith@x.io",
             long.as_str(),
+            long_local.as_str(),
         ] {
             let e = email(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}");
             assert_eq!(e.field(), Some("email"), "{bad:?}");
         }
-        let at_limit = format!("{}@x.io", "a".repeat(MAX_EMAIL - 5));
+        let at_limit = format!("a@{}.io", "x".repeat(MAX_EMAIL - 5));
         assert!(email(&at_limit).is_ok());
+        assert!(
+            email("\"jo smith\"@x.io").is_ok(),
+            "quoted spaces are allowed"
+        );
     }
 
     #[test]

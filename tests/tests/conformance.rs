@@ -459,6 +459,14 @@ async fn the_facade_refuses_what_the_server_cannot_store_before_sending() {
         (e.kind(), e.field()),
         (ErrorKind::InvalidInput, Some("redirect_uri"))
     );
+    for refused in ["Jo <jo@example.com>", "jo smith@example.com"] {
+        let e = org.create(refused).send().await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.field()),
+            (ErrorKind::InvalidInput, Some("email")),
+            "{refused}"
+        );
+    }
     assert_eq!(org.count().await.unwrap(), 0);
 }
 
