@@ -423,7 +423,9 @@ pub struct GetInvitation {
 }
 
 impl GetInvitation {
-    /// The invitation, or `None` on 404 (also given for an unknown organization or realm).
+    /// The invitation, or `None` when the server has no invitation with this id. An unknown
+    /// organization or realm is an [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) error:
+    /// the server's 404 says which is missing.
     pub async fn send(self) -> Result<Option<Invitation>, Error> {
         const OP: &str = "getOrganizationInvitationById";
         self.org.check_invitation(&self.id, OP)?;
@@ -440,13 +442,23 @@ impl GetInvitation {
             .await;
         match result {
             Ok(found) => Ok(Some(found.into_inner())),
-            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.is_not_found() && !org.is_missing_org(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
 
 call_builder!(GetInvitation => Option<Invitation>);
+
+impl OrgInvitations {
+    /// Whether a 404 says that the organization or its realm is missing, rather than an
+    /// invitation: the server names what it did not find.
+    fn is_missing_org(&self, error: &Error) -> bool {
+        error.server_message().is_some_and(|message| {
+            message == "Realm does not exist" || message == format!("{} not found", self.org_id)
+        })
+    }
+}
 
 /// Builder of [`OrgInvitations::count`].
 #[derive(Clone, Debug)]

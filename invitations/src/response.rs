@@ -56,6 +56,11 @@ fn message_of(body: &ErrorRepresentation) -> Option<String> {
             parts.push(part);
         }
     }
+    // What the request's validation refused says more than its headline.
+    let violations = body.violations.join("; ");
+    if !violations.is_empty() {
+        parts.push(&violations);
+    }
     (!parts.is_empty()).then(|| parts.join(": "))
 }
 
@@ -200,6 +205,13 @@ mod tests {
         assert_eq!(
             error_message(br#"{"error":"unknown_error","error_description":"boom"}"#).as_deref(),
             Some("unknown_error: boom")
+        );
+        assert_eq!(
+            error_message(
+                br#"{"error":"Provided data is invalid","violations":["email: bad","roles: bad"]}"#
+            )
+            .as_deref(),
+            Some("Provided data is invalid: email: bad; roles: bad")
         );
         assert_eq!(
             error_message(b"Too many requests").as_deref(),

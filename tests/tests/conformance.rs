@@ -313,6 +313,22 @@ async fn emails_are_checked_as_the_server_checks_them() {
 }
 
 #[tokio::test]
+async fn the_facade_passes_on_what_the_servers_validation_refused() {
+    let target = Target::new().await;
+    let org = target
+        .manager()
+        .invitations(target.realm(), target.new_org().await);
+    let e = org.create("dash@-b.io").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadRequest);
+    assert_eq!(
+        e.server_message(),
+        Some("Provided data is invalid: email: must be a well-formed email address")
+    );
+    let e = org.create("a@b..io").send().await.unwrap_err();
+    assert_eq!(e.server_message(), Some("Invalid email: a@b..io"));
+}
+
+#[tokio::test]
 async fn bodies_that_are_not_an_invitation_request_are_400() {
     let target = Target::new().await;
     let (org, token) = org_and_token(&target).await;
@@ -583,6 +599,17 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
         assert!(e.is_not_found(), "{e:?}");
         assert_eq!(e.server_message(), Some("no-such-org not found"));
     }
+    let e = org.get("x").send().await.unwrap_err();
+    assert!(
+        e.is_not_found(),
+        "get tells a missing organization from a missing invitation"
+    );
+    let no_realm = target.manager().invitations("no-such-realm", "any");
+    assert!(no_realm.get("x").send().await.unwrap_err().is_not_found());
+    let known = target
+        .manager()
+        .invitations(target.realm(), target.new_org().await);
+    assert!(known.get("x").send().await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub error_message: ::std::option::Option<::std::string::String>,
+        ///What the request's validation refused, one line per field (400).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub violations: ::std::vec::Vec<::std::string::String>,
     }
     impl ErrorRepresentation {
         pub fn builder() -> builder::ErrorRepresentation {
@@ -132,6 +135,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            violations: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ErrorRepresentation {
             fn default() -> Self {
@@ -139,6 +146,7 @@ pub mod types {
                     error: Ok(Default::default()),
                     error_description: Ok(Default::default()),
                     error_message: Ok(Default::default()),
+                    violations: Ok(Default::default()),
                 }
             }
         }
@@ -181,6 +189,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn violations<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.violations = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for violations: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<ErrorRepresentation>
         for super::ErrorRepresentation {
@@ -192,6 +212,7 @@ pub mod types {
                     error: value.error?,
                     error_description: value.error_description?,
                     error_message: value.error_message?,
+                    violations: value.violations?,
                 })
             }
         }
@@ -201,6 +222,7 @@ pub mod types {
                     error: Ok(value.error),
                     error_description: Ok(value.error_description),
                     error_message: Ok(value.error_message),
+                    violations: Ok(value.violations),
                 }
             }
         }
