@@ -245,22 +245,18 @@ impl Admin {
         management_roles: &[&str],
     ) -> Result<String, Error> {
         let secret = uuid::Uuid::new_v4().simple().to_string();
-        let response = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/admin/realms/{realm}/clients"),
-                Some(json!({
+        let internal_id = self
+            .create_client(
+                realm,
+                json!({
                     "clientId": client_id,
-                    "enabled": true,
                     "publicClient": false,
                     "secret": secret,
                     "serviceAccountsEnabled": true,
-                    "standardFlowEnabled": false,
                     "directAccessGrantsEnabled": false,
-                })),
+                }),
             )
             .await?;
-        let internal_id = created_id(&format!("creating client {client_id}"), &response)?;
         let account: Value = self
             .send(
                 reqwest::Method::GET,
@@ -306,20 +302,24 @@ impl Admin {
 
     /// Creates a public client that allows the password grant (for user tokens).
     pub async fn create_user_client(&self, realm: &str, client_id: &str) -> Result<(), Error> {
+        let client = json!({
+            "clientId": client_id,
+            "publicClient": true,
+            "directAccessGrantsEnabled": true,
+        });
+        self.create_client(realm, client).await.map(drop)
+    }
+
+    /// Creates an enabled client without the browser flow, and returns its internal id.
+    async fn create_client(&self, realm: &str, mut client: Value) -> Result<String, Error> {
+        let step = format!("creating client {}", client["clientId"]);
+        client["enabled"] = json!(true);
+        client["standardFlowEnabled"] = json!(false);
+        let path = format!("/admin/realms/{realm}/clients");
         let response = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/admin/realms/{realm}/clients"),
-                Some(json!({
-                    "clientId": client_id,
-                    "enabled": true,
-                    "publicClient": true,
-                    "standardFlowEnabled": false,
-                    "directAccessGrantsEnabled": true,
-                })),
-            )
+            .send(reqwest::Method::POST, &path, Some(client))
             .await?;
-        check(&format!("creating client {client_id}"), &response)
+        created_id(&step, &response)
     }
 
     async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String, Error> {

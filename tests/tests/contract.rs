@@ -116,105 +116,37 @@ fn client(url: &str, token: &str) -> Client {
         .unwrap()
 }
 
+/// Path values that must travel as one encoded segment each, through Prism to the built-in
+/// server (the real server's ids are UUIDs). The full range of operations goes through Prism
+/// in `traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec`.
 #[tokio::test(flavor = "multi_thread")]
-async fn facade_traffic_through_prism_proxy_matches_the_spec() {
+async fn odd_path_values_through_prism_proxy_match_the_spec() {
     let server = FakeServer::start().await;
-    // Path values that must travel as one encoded segment each.
     let (realm, org_id) = ("acme corp", "org #1 %é");
     server.add_org(realm, org_id, ["member", "admin"]);
     server.add_token("admin", Permission::Manage);
-    server.add_token("viewer", Permission::View);
-    server.add_token("invitee", Permission::User("dana@example.com".into()));
-    server.add_member(realm, org_id, "member@example.com");
     let spec = spec_with_realms_prefix();
     let prism = Prism::start(
         &["proxy", spec.to_str().unwrap(), server.url(), "--errors"],
         "proxy",
     );
 
-    let admin = client(&prism.url, "admin");
-    let org = admin.invitations(realm, org_id);
-    let full = org
-        .create("Alice@Example.com")
-        .roles(["member", "admin"])
-        .send_email(true)
-        .redirect_uri("https://app.example.com/welcome?from=invite")
-        .attribute("team", ["blue", "green"])
-        .attribute("cost-centre", ["42"])
-        .await
-        .unwrap();
-    let minimal = org.create("bob@example.com").await.unwrap();
-    org.create("dana@example.com").await.unwrap();
-    for (email, kind) in [
-        ("alice@example.com", ErrorKind::AlreadyInvited),
-        ("member@example.com", ErrorKind::AlreadyMember),
-    ] {
-        assert_eq!(org.create(email).await.unwrap_err().kind(), kind);
-    }
-    let e = org
-        .create("carol@example.com")
-        .roles(["owner"])
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BadRequest);
-
-    let page = org
-        .list()
-        .search("Example")
-        .offset(1)
-        .page_size(2)
-        .page()
-        .await
-        .unwrap();
-    assert_eq!(page.len(), 2);
-    let all: Vec<_> = org
-        .list()
-        .page_size(1)
-        .stream()
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 3);
-    assert!(
-        org.find_by_email("bob@example.com")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    let found = org.get(full.id()).await.unwrap().unwrap();
-    assert_eq!(found.attributes["team"], ["blue", "green"]);
-    assert!(org.get("no-such-id").await.unwrap().is_none());
-    assert_eq!(org.count().await.unwrap(), 3);
-    org.resend(minimal.id()).await.unwrap();
-    org.delete(minimal.id()).await.unwrap();
-    assert!(org.delete(minimal.id()).await.unwrap_err().is_not_found());
-    org.delete(minimal.id()).ignore_missing().await.unwrap();
-
-    let e = client(&prism.url, "viewer")
-        .invitations(realm, org_id)
-        .create("eve@example.com")
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthorized);
-
-    let dana = client(&prism.url, "invitee").my_invitations(realm);
-    let mine = dana.list().await.unwrap();
-    assert_eq!(mine.len(), 1);
-    dana.accept(&mine[0].id).await.unwrap();
-    assert!(dana.reject("no-such-id").await.unwrap_err().is_not_found());
-    org.create("dana2@example.com").await.unwrap();
+    let org = client(&prism.url, "admin").invitations(realm, org_id);
+    let created = org.create("alice@example.com").await.unwrap();
+    assert_eq!(org.list().page_size(5).page().await.unwrap().len(), 1);
+    assert!(org.get(created.id()).await.unwrap().is_some());
+    assert_eq!(org.count().await.unwrap(), 1);
+    org.resend(created.id()).await.unwrap();
+    org.delete(created.id()).await.unwrap();
 
     prism.assert_no_violation();
     // Prism forwarded every call: the server saw them, encoded as one segment each.
     let requests = server.requests();
-    assert!(requests.len() >= 20, "{}", requests.len());
+    assert_eq!(requests.len(), 6);
     assert!(
-        requests
-            .iter()
-            .filter(|r| r.path.contains("/orgs/org"))
-            .all(|r| r
-                .path
-                .starts_with("/realms/acme%20corp/orgs/org%20%231%20%25%C3%A9/")),
+        requests.iter().all(|r| r
+            .path
+            .starts_with("/realms/acme%20corp/orgs/org%20%231%20%25%C3%A9/")),
         "{:?}",
         requests.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
