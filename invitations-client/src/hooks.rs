@@ -10,7 +10,7 @@ use reqwest::header::{ACCEPT, HeaderValue};
 
 use crate::Client;
 
-/// A boxed future, as returned by [`RequestHook::before_send`].
+/// A boxed future: what `RequestHook::before_send` and the facade's token providers return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Code the owner of a [`Client`] plugs into every request it makes: typically setting the

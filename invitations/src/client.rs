@@ -87,7 +87,9 @@ impl Client {
     /// - or `PHASETWO_CLIENT_ID` and `PHASETWO_CLIENT_SECRET`, for the client-credentials grant
     ///   in realm `PHASETWO_AUTH_REALM` (default `master`).
     ///
-    /// The error names every missing variable.
+    /// The error names every missing variable. A client serves every realm and organization,
+    /// so `PHASETWO_REALM` and `PHASETWO_ORG` (which the command-line tool and the examples
+    /// read) are not part of it: pass them to [`Client::invitations`].
     pub fn from_env() -> Result<Client, Error> {
         Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }

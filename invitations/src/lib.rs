@@ -81,6 +81,22 @@
 //! yielded in the last few pages (the server's offset paging can repeat them), and fail with
 //! [`ErrorKind::RepeatedPage`] rather than loop forever on a server that ignores offsets.
 //!
+//! # What the server does that shapes your code
+//!
+//! Checked against Keycloak 26.5.0 with Phase Two's organizations extension 0.142:
+//!
+//! - The list has **no promised order** (it was seen in creation order). Offset paging skips an
+//!   invitation for each one removed behind the offset while you page; collect ids first, then
+//!   act on them, as [`OrgInvitations::delete_matching`] does.
+//! - `created_at` is `yyyy-MM-ddTHH:mmZ`: UTC, to the minute, not RFC 3339.
+//! - A token without the needed role gets a **401**, like an expired one
+//!   ([`ErrorKind::Unauthorized`]); the server never answers 403. Viewing rights suffice to
+//!   resend an invitation.
+//! - A 409 means either [`ErrorKind::AlreadyInvited`] or [`ErrorKind::AlreadyMember`]; both
+//!   compare the lower-cased email.
+//! - The search is a case-sensitive substring of the stored, lower-case email; the facade
+//!   lower-cases it for you.
+//!
 //! # The invitee's side
 //!
 //! With the invited user's own token:
@@ -115,6 +131,8 @@ mod retry;
 pub mod testing;
 mod validate;
 
+// Inlined, so that the generated client's documentation is part of this crate's.
+#[doc(inline)]
 pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
