@@ -99,6 +99,9 @@ impl TokenSource {
     }
 }
 
+/// The longest a token is kept, whatever lifetime the token endpoint claims.
+const MAX_CACHED_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A cached token, renewed ahead of its expiry. Callers that find it stale wait for one
 /// renewal instead of each starting their own: the lock is held while it runs.
 #[derive(Default)]
@@ -141,6 +144,8 @@ impl TokenCache {
         // Lifetimes count from before the request: the server's clock started then at the latest.
         let started = Instant::now();
         let (token, lifetime) = fetch().await?;
+        // A server may claim any lifetime; no clock can add 2^64 seconds.
+        let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
         *cached = Some(CachedToken {
             token: token.clone(),
             refresh_at: started + lifetime - refresh_margin(lifetime),

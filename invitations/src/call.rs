@@ -159,7 +159,8 @@ impl Client {
             .options
             .operation_timeout
             .or(settings.operation_timeout)
-            .map(|limit| clock.now() + limit);
+            // A limit past the representable future is no limit.
+            .and_then(|limit| clock.now().checked_add(limit));
         let request_id_header =
             HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
 
@@ -249,7 +250,7 @@ impl Client {
                 None => retry.backoff(retries + 1),
             };
             if let Some(deadline) = deadline
-                && clock.now() + delay >= deadline
+                && clock.now().checked_add(delay).is_none_or(|then| then >= deadline)
             {
                 tracing::debug!(parent: &attempt_span, delay_ms = delay.as_millis() as u64, "operation deadline reached");
                 return Err(finish(error.with_detail(

@@ -790,6 +790,42 @@ async fn client_credentials_grant_once_for_concurrent_calls() {
     assert!(!format!("{client:?}").contains("s3cr3t-value"));
 }
 
+/// A token endpoint may claim a lifetime no clock can add (`expires_in` of 2^64 - 1): the
+/// token is used, kept a bounded time, and nothing panics.
+#[tokio::test]
+async fn an_endless_token_lifetime_is_used_without_panicking() {
+    let server = MockServer::start_async().await;
+    let grant = server
+        .mock_async(|when, then| {
+            when.method(POST).path_suffix("/token");
+            then.status(200).json_body(json!({
+                "access_token": "forever",
+                "expires_in": u64::MAX,
+                "token_type": "Bearer",
+            }));
+        })
+        .await;
+    let count = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{ORG_PATH}/count"))
+                .header("authorization", "Bearer forever");
+            then.status(200).json_body(json!(4));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.url("/auth"))
+        .client_credentials("master", "svc", "s3cr3t-value")
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", ORG);
+    for _ in 0..3 {
+        assert_eq!(org.count().await.unwrap(), 4);
+    }
+    grant.assert_calls_async(1).await;
+    count.assert_calls_async(3).await;
+}
+
 #[tokio::test]
 async fn refused_client_credentials_are_an_auth_error_without_the_secret() {
     let server = MockServer::start_async().await;

@@ -572,3 +572,38 @@ async fn disabled_retry_makes_one_attempt() {
     assert_eq!(e.attempts(), 1);
     unavailable.assert_calls_async(1).await;
 }
+
+/// Durations too large to add to the present (a server's `Retry-After`, a caller's limit) end
+/// the operation instead of panicking.
+#[tokio::test]
+async fn durations_past_the_representable_future_do_not_panic() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        503,
+        Some("18446744073709551615".into()),
+        1,
+    )
+    .await;
+    let client = builder(&server, &clock)
+        .retry(RetryConfig::default().max_retry_after(Duration::MAX))
+        .operation_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503));
+    assert!(clock.sleeps().is_empty(), "no wait past the deadline");
+
+    let unlimited = builder(&server, &clock)
+        .operation_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    count_ok(&server).await;
+    assert_eq!(
+        unlimited.invitations("acme", "o1").count().await.unwrap(),
+        7
+    );
+}
