@@ -250,7 +250,10 @@ impl Client {
                 None => retry.backoff(retries + 1),
             };
             if let Some(deadline) = deadline
-                && clock.now().checked_add(delay).is_none_or(|then| then >= deadline)
+                && clock
+                    .now()
+                    .checked_add(delay)
+                    .is_none_or(|then| then >= deadline)
             {
                 tracing::debug!(parent: &attempt_span, delay_ms = delay.as_millis() as u64, "operation deadline reached");
                 return Err(finish(error.with_detail(

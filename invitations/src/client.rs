@@ -324,6 +324,10 @@ impl ClientBuilder {
         )?;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            // Keycloak's APIs do not redirect; following one would carry a create's body, a
+            // search or the client secret to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
             .timeout(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
             .build()

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     RateLimited,
     /// HTTP 5xx.
     Server,
+    /// A redirect (3xx). The client follows none, so that no token, secret or personal data
+    /// reaches another origin; the error's detail names the origin it was sent to. It usually
+    /// means a wrong base URL (`http` for `https`, a missing `/auth`).
+    Redirect,
     /// No answer in time (connect or request timeout), or a 408.
     Timeout,
     /// The connection failed or broke.
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad request",
             ErrorKind::RateLimited => "rate limited",
             ErrorKind::Server => "server error",
+            ErrorKind::Redirect => "redirected; redirects are not followed",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Transport => "connection failed",
             ErrorKind::Decode => "unreadable response",
@@ -404,6 +409,7 @@ pub(crate) fn kind_for_status(status: StatusCode, server_message: Option<&str>) 
                 ErrorKind::Conflict
             }
         }
+        300..=399 => ErrorKind::Redirect,
         429 => ErrorKind::RateLimited,
         500..=599 => ErrorKind::Server,
         _ => ErrorKind::BadRequest,

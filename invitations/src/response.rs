@@ -88,7 +88,23 @@ pub(crate) fn status_error(status: StatusCode, headers: Option<&HeaderMap>, body
     if message.is_none() && !body.is_empty() {
         error = error.with_body_snippet(body);
     }
+    if status.is_redirection() {
+        error = error.with_detail(redirect_detail(headers));
+    }
     error
+}
+
+/// Where a redirect pointed, as an origin only: its path and query may hold personal data.
+fn redirect_detail(headers: Option<&HeaderMap>) -> String {
+    let origin = headers
+        .and_then(|h| h.get(reqwest::header::LOCATION))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url::Url::parse(v).ok())
+        .map(|url| url.origin().ascii_serialization());
+    match origin {
+        Some(origin) => format!("redirected to {origin}, not followed: check the base URL"),
+        None => "redirected, not followed: check the base URL".to_owned(),
+    }
 }
 
 /// A success status whose body is not what the spec promises.

@@ -515,35 +515,50 @@ fn plain_http_to_another_host_is_refused_unless_allowed() {
         .unwrap();
 }
 
+/// No redirect is followed: neither a token, nor a create's body, nor a search, nor the client
+/// secret reaches the origin a hostile or misconfigured server points to.
 #[tokio::test]
-async fn a_redirect_to_another_host_drops_the_token() {
+async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
     let elsewhere = MockServer::start_async().await;
-    let landing = elsewhere
-        .mock_async(|when, then| {
-            when.header_missing("authorization");
+    let anything = elsewhere
+        .mock_async(|_, then| {
             then.status(200).json_body(json!(3));
         })
         .await;
-    let leaked = elsewhere
-        .mock_async(|when, then| {
-            when.header_exists("authorization");
-            then.status(200).json_body(json!(3));
-        })
-        .await;
-    let origin = MockServer::start_async().await;
-    let target = elsewhere.url("/realms/acme/orgs/org-1/invitations/count");
-    origin
-        .mock_async(|when, then| {
-            when.method(GET);
-            then.status(302).header("location", &target);
-        })
-        .await;
-    let count = hostile_client(&origin)
-        .invitations("acme", "org-1")
-        .count()
-        .await
-        .unwrap();
-    assert_eq!(count, 3);
-    landing.assert_async().await;
-    leaked.assert_calls_async(0).await;
+    let target = elsewhere.url("/landing");
+    for status in [302, 307] {
+        let origin = MockServer::start_async().await;
+        origin
+            .mock_async(|_, then| {
+                then.status(status).header("location", &target);
+            })
+            .await;
+        let org = hostile_client(&origin).invitations("acme", "org-1");
+        let e = org.list().search("alice").page().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Redirect, "{status}: {e:?}");
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(status));
+        let text = e.to_string();
+        assert!(
+            text.contains(&elsewhere.base_url()),
+            "names the origin: {text}"
+        );
+        assert!(!text.contains("/landing"), "not the path: {text}");
+        let e = org.create("alice@example.com").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Redirect);
+
+        // The token endpoint too: the secret stays home.
+        let service = Client::builder()
+            .base_url(origin.base_url())
+            .client_credentials("master", "svc", "s3cr3t-value")
+            .retry(RetryConfig::disabled())
+            .build()
+            .unwrap();
+        let e = service
+            .invitations("acme", "org-1")
+            .count()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+    }
+    anything.assert_calls_async(0).await;
 }

@@ -19,7 +19,7 @@ Exit codes:
   2  usage error or invalid input
   3  authentication or permission (401, 403, token endpoint)
   4  not found (404)
-  5  server or network (5xx, 429, timeout, broken connection, unreadable answer)
+  5  server or network (5xx, 429, a redirect, timeout, broken connection, unreadable answer)
 
 Secrets: prefer PHASETWO_TOKEN / PHASETWO_CLIENT_SECRET to --token / --client-secret, which
 other users of the machine can see in the process list.";
