@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 : "${PHASETWO_SERVER:?run this through: cargo xtask phasetwo-server -- tests/real-server.sh}"
 
 echo "== conformance suite, and the facade's traffic through Prism's validating proxy"
-cargo test --locked -p invitations-tests --test conformance --test contract
+# --workspace resolves features as the test command does, so CI builds the crates once.
+cargo test --workspace --locked --test conformance --test contract
 
 echo "== the examples"
 cli() { cargo run --locked --quiet -p phasetwo-invitations --features cli --bin phasetwo-invitations -- "$@"; }

@@ -451,6 +451,32 @@ async fn values_the_server_cannot_store_fail_with_500_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn a_server_failure_reaches_the_facade_as_a_server_error_sent_once() {
+    let target = Target::new().await;
+    let org = target
+        .manager()
+        .invitations(target.realm(), target.new_org().await);
+    let e = org
+        .create(target.email("inviter"))
+        .inviter_id("nobody")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(500));
+    assert_eq!(
+        e.attempts(),
+        1,
+        "a create that may have reached the server is not re-sent"
+    );
+    assert_eq!(
+        e.server_message(),
+        Some("HTTP 500 Internal Server Error: For more on this error consult the server log.")
+    );
+    assert_eq!(org.count().await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn the_facade_refuses_what_the_server_cannot_store_before_sending() {
     let target = Target::new().await;
     let org = target
