@@ -213,7 +213,6 @@ pub fn free_port() -> Result<u16, Error> {
 pub struct Keycloak {
     url: String,
     admin_password: String,
-    home: PathBuf,
     run_dir: PathBuf,
     process: Option<Child>,
     /// Closing this pipe (also by the death of this process) makes the watchdog kill
@@ -286,7 +285,6 @@ impl Keycloak {
         let mut keycloak = Keycloak {
             url: format!("http://127.0.0.1:{port}"),
             admin_password,
-            home,
             run_dir,
             process: Some(process),
             watchdog: None,
@@ -338,11 +336,6 @@ impl Keycloak {
     /// The master realm administrator's password (user [`ADMIN_USER`]).
     pub fn admin_password(&self) -> &str {
         &self.admin_password
-    }
-
-    /// Where this run's Keycloak is installed.
-    pub fn home(&self) -> &Path {
-        &self.home
     }
 
     /// The last `lines` lines of Keycloak's log.

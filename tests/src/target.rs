@@ -94,11 +94,6 @@ impl Target {
         }
     }
 
-    /// Whether this is the real server.
-    pub fn is_real(&self) -> bool {
-        matches!(self.server, Server::Real { .. })
-    }
-
     /// The server URL, without `/realms`.
     pub fn url(&self) -> &str {
         match &self.server {
@@ -110,14 +105,6 @@ impl Target {
     /// The realm of every fixture.
     pub fn realm(&self) -> &str {
         &self.realm
-    }
-
-    /// The built-in server, for what only it can show (requests received, emails sent).
-    pub fn fake(&self) -> Option<&FakeServer> {
-        match &self.server {
-            Server::Fake(fake) => Some(fake),
-            Server::Real { .. } => None,
-        }
     }
 
     /// The token endpoint's lifetime for client-credentials tokens.
