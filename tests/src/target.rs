@@ -64,32 +64,25 @@ impl Target {
                 }
             }
             Err(_) => {
-                let server = FakeServer::start().await;
-                let target = Target {
-                    server: Server::Fake(server),
-                    realm: "acme".to_owned(),
-                    client_id: "invitations-service".to_owned(),
-                    client_secret: "service-secret".to_owned(),
-                    view_client_id: "invitations-viewer".to_owned(),
-                    view_client_secret: "viewer-secret".to_owned(),
-                };
-                if let Server::Fake(fake) = &target.server {
-                    fake.add_client(
-                        &target.realm,
-                        &target.client_id,
-                        &target.client_secret,
-                        Permission::Manage,
-                        FAKE_TOKEN_LIFETIME,
-                    );
-                    fake.add_client(
-                        &target.realm,
-                        &target.view_client_id,
-                        &target.view_client_secret,
-                        Permission::View,
-                        FAKE_TOKEN_LIFETIME,
-                    );
+                let (realm, client, viewer) = (
+                    "acme",
+                    ("invitations-service", "service-secret"),
+                    ("invitations-viewer", "viewer-secret"),
+                );
+                let fake = FakeServer::start().await;
+                for ((id, secret), permission) in
+                    [(client, Permission::Manage), (viewer, Permission::View)]
+                {
+                    fake.add_client(realm, id, secret, permission, FAKE_TOKEN_LIFETIME);
                 }
-                target
+                Target {
+                    server: Server::Fake(fake),
+                    realm: realm.to_owned(),
+                    client_id: client.0.to_owned(),
+                    client_secret: client.1.to_owned(),
+                    view_client_id: viewer.0.to_owned(),
+                    view_client_secret: viewer.1.to_owned(),
+                }
             }
         }
     }

@@ -86,14 +86,12 @@ fn error(status: StatusCode, message: &str, headers: &HeaderMap) -> Response {
 
 /// Keycloak's answer to an exception it did not expect: the details stay in its log.
 fn server_failure(error: &str, headers: &HeaderMap) -> Response {
-    let mut response = error_with_description(
+    error_with_description(
         StatusCode::INTERNAL_SERVER_ERROR,
         error,
         "For more on this error consult the server log.",
         headers,
-    );
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    )
 }
 
 /// An OAuth-style error body, `{"error": ..., "error_description": ...}`.
@@ -184,15 +182,6 @@ fn no_invitation(id: &str, headers: &HeaderMap) -> Response {
         &format!("No invitation with id {id}"),
         headers,
     )
-}
-
-/// The 404 for an unknown realm or organization, whichever is missing.
-fn missing_org(state: &State, realm: &str, org_id: &str, headers: &HeaderMap) -> Response {
-    if state.realms.contains_key(realm) {
-        no_org(org_id, headers)
-    } else {
-        no_realm(headers)
-    }
 }
 
 /// What the server checks before every invitation operation, in its order: the realm, the
@@ -319,7 +308,7 @@ async fn create(
         return denied;
     }
     let Some(org) = state.org_mut(&realm, &org_id) else {
-        return missing_org(&state, &realm, &org_id, &headers);
+        return no_org(&org_id, &headers);
     };
     let email = match request.email.as_deref() {
         Some(given) if parses_as_address(given) => given.to_lowercase(),
