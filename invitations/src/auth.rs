@@ -3,15 +3,19 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::error::{Error, ErrorKind};
-use crate::response::{error_message, read_limited};
+use crate::error::{Error, ErrorKind, Sent};
+use crate::response::{error_message, read_limited, status_error, transport_error};
 
 /// An error a [`TokenProvider`] may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,11 +106,22 @@ impl TokenSource {
 /// The longest a token is kept, whatever lifetime the token endpoint claims.
 const MAX_CACHED_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// A cached token, renewed ahead of its expiry. Callers that find it stale wait for one
-/// renewal instead of each starting their own: the lock is held while it runs.
+/// A cached token, renewed ahead of its expiry. One fetch runs at a time (the lock is held
+/// while it runs); every caller that was waiting for it takes its result, token or failure,
+/// instead of starting a fetch of its own. A caller gives up waiting when its own time limit
+/// ends (its future is dropped), and the next waiter then fetches.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    cached: tokio::sync::Mutex<Option<CachedToken>>,
+    state: tokio::sync::Mutex<CacheState>,
+    /// Fetches finished so far, readable without the lock: a caller notes it before waiting,
+    /// and a change means a fetch finished while it waited.
+    finished: AtomicU64,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// The last fetch's result, unless it was invalidated.
+    last: Option<Result<CachedToken, Error>>,
 }
 
 struct CachedToken {
@@ -118,16 +133,17 @@ impl TokenCache {
     /// Drops the cached token if it is `rejected` (a newer one, fetched meanwhile by another
     /// caller, is kept).
     pub(crate) async fn invalidate(&self, rejected: &SecretString) {
-        let mut cached = self.cached.lock().await;
-        if cached
-            .as_ref()
-            .is_some_and(|c| c.token.expose_secret() == rejected.expose_secret())
+        let mut state = self.state.lock().await;
+        if let Some(Ok(cached)) = &state.last
+            && cached.token.expose_secret() == rejected.expose_secret()
         {
-            *cached = None;
+            state.last = None;
         }
     }
 
-    /// The cached token if it is still fresh, else the one `fetch` gets (with its lifetime).
+    /// The cached token if it is still fresh, else the result of a fetch: the one that
+    /// finished while this caller waited (even a token already due, or a failure), or a new
+    /// one by `fetch` (which returns the token with its lifetime).
     pub(crate) async fn get_or_refresh<Fut>(
         &self,
         fetch: impl FnOnce() -> Fut,
@@ -135,22 +151,33 @@ impl TokenCache {
     where
         Fut: Future<Output = Result<(SecretString, Duration), Error>>,
     {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref()
-            && Instant::now() < c.refresh_at
-        {
-            return Ok(c.token.clone());
+        let seen = self.finished.load(Ordering::Acquire);
+        let mut state = self.state.lock().await;
+        let finished_while_waiting = self.finished.load(Ordering::Acquire) != seen;
+        match &state.last {
+            Some(Ok(c)) if finished_while_waiting || Instant::now() < c.refresh_at => {
+                return Ok(c.token.clone());
+            }
+            Some(Err(e)) if finished_while_waiting => return Err(e.clone()),
+            _ => {}
         }
         // Lifetimes count from before the request: the server's clock started then at the latest.
         let started = Instant::now();
-        let (token, lifetime) = fetch().await?;
-        // A server may claim any lifetime; no clock can add 2^64 seconds.
-        let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
-        *cached = Some(CachedToken {
-            token: token.clone(),
-            refresh_at: started + lifetime - refresh_margin(lifetime),
+        let result = fetch().await.map(|(token, lifetime)| {
+            // A server may claim any lifetime; no clock can add 2^64 seconds.
+            let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
+            CachedToken {
+                token,
+                refresh_at: started + lifetime - refresh_margin(lifetime),
+            }
         });
-        Ok(token)
+        let answer = match &result {
+            Ok(c) => Ok(c.token.clone()),
+            Err(e) => Err(e.clone()),
+        };
+        state.last = Some(result);
+        self.finished.fetch_add(1, Ordering::Release);
+        answer
     }
 }
 
@@ -172,15 +199,41 @@ pub(crate) struct ClientCredentials {
     cache: TokenCache,
 }
 
-/// The fields of Keycloak's token response that matter here.
+/// The fields of Keycloak's token response that matter here. `expires_in` is read by hand: it
+/// should be a number, and some servers send a numeric string.
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
 }
 
 /// Lifetime assumed when the token endpoint does not say.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+
+/// `expires_in` as a lifetime: a non-negative number of seconds, as a JSON number or a
+/// numeric string, saturating at the largest duration.
+fn lifetime(expires_in: Option<&serde_json::Value>) -> Result<Duration, String> {
+    use serde_json::Value;
+    let seconds = match expires_in {
+        None | Some(Value::Null) => return Ok(DEFAULT_LIFETIME),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(text)) => text.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        Some(s) if s >= 0.0 => Ok(Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)),
+        _ => Err(format!(
+            "its expires_in ({}) is not a non-negative number of seconds",
+            expires_in.map(|v| v.to_string()).unwrap_or_default()
+        )),
+    }
+}
+
+/// Whether a token endpoint's answer is worth asking again: it is the server's or a proxy's
+/// passing trouble, not a verdict on the credentials.
+fn transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
 
 impl ClientCredentials {
     pub(crate) fn new(
@@ -202,7 +255,11 @@ impl ClientCredentials {
         self.cache.get_or_refresh(|| self.grant()).await
     }
 
+    /// One token request. Its failures leave the API request unsent (`Sent::No`): passing
+    /// ones (unreachable, timed out, 408, 429, 5xx) keep their kind so that the call retries
+    /// them under its policy; the rest are [`ErrorKind::Auth`].
     async fn grant(&self) -> Result<(SecretString, Duration), Error> {
+        let endpoint = format!("token endpoint {}", self.token_url);
         let auth_error = || Error::new(ErrorKind::Auth);
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
@@ -221,37 +278,55 @@ impl ClientCredentials {
             .send()
             .await
             .map_err(|e| {
-                auth_error()
-                    .with_detail(format!("token endpoint {} unreachable", self.token_url))
-                    .with_source(e.without_url())
+                transport_error(e)
+                    .and_detail(&format!("{endpoint} unreachable"))
+                    .with_sent(Sent::No)
             })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = read_limited(response).await.map_err(|e| {
-            auth_error()
+            transport_error(e)
                 .with_status(status)
-                .with_detail("token endpoint answer broke off")
-                .with_source(e.without_url())
+                .and_detail(&format!("{endpoint}: its answer broke off"))
+                .with_sent(Sent::No)
         })?;
+        if transient(status) {
+            return Err(status_error(status, Some(&headers), &bytes)
+                .with_detail(format!("{endpoint} failed"))
+                .with_sent(Sent::No));
+        }
         if !status.is_success() {
             return Err(auth_error()
                 .with_status(status)
-                .with_detail(format!(
-                    "token endpoint refused client `{}`",
-                    self.client_id
-                ))
-                .with_server_message(error_message(&bytes)));
+                .with_detail(format!("{endpoint} refused client `{}`", self.client_id))
+                .with_server_message(error_message(&bytes))
+                .with_sent(Sent::No));
         }
-        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+        let refused = |why: String| {
             auth_error()
                 .with_status(status)
-                .with_detail(format!("token endpoint answer has no access_token: {e}"))
-        })?;
-        let lifetime = parsed
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_LIFETIME);
-        Ok((SecretString::from(parsed.access_token), lifetime))
+                .with_detail(format!("{endpoint} answered 200, but {why}"))
+                .with_sent(Sent::No)
+        };
+        let parsed: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| refused(format!("not with a token: {e}")))?;
+        let lifetime = lifetime(parsed.expires_in.as_ref()).map_err(refused)?;
+        let token = SecretString::from(parsed.access_token);
+        // Cached, a token that cannot be sent would fail every call for its lifetime.
+        bearer_header(&token)
+            .map_err(|_| refused("its access_token is not usable in an HTTP header".to_owned()))?;
+        Ok((token, lifetime))
     }
+}
+
+/// `Authorization: Bearer …`, marked sensitive so that it is redacted from reqwest's `Debug`.
+pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -337,6 +412,69 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(token.expose_secret(), "token-1");
+    }
+
+    /// 50 callers at once, each running `fetch` if the cache lets it; returns what each got
+    /// and how many fetches ran.
+    async fn fifty_callers(
+        result: fn(usize) -> Result<(SecretString, Duration), Error>,
+    ) -> (Vec<Result<String, ErrorKind>>, usize) {
+        let cache = Arc::new(TokenCache::default());
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (cache, calls) = (cache.clone(), calls.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_refresh(|| async {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            result(calls.fetch_add(1, Ordering::SeqCst) + 1)
+                        })
+                        .await
+                        .map(|t| t.expose_secret().to_owned())
+                        .map_err(|e| e.kind())
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for task in tasks {
+            got.push(task.await.unwrap());
+        }
+        (got, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_share_a_failed_fetch_instead_of_each_trying_again() {
+        let (got, fetches) = fifty_callers(|_| Err(Error::new(ErrorKind::Server))).await;
+        assert_eq!(fetches, 1);
+        assert!(got.iter().all(|r| *r == Err(ErrorKind::Server)), "{got:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_due_on_arrival_still_serves_the_callers_waiting_for_it() {
+        let (got, fetches) =
+            fifty_callers(|n| Ok((SecretString::from(format!("token-{n}")), Duration::ZERO))).await;
+        assert_eq!(fetches, 1);
+        assert!(got.iter().all(|r| r.as_deref() == Ok("token-1")), "{got:?}");
+    }
+
+    #[test]
+    fn expires_in_is_read_as_seconds_or_refused_by_name() {
+        use serde_json::json;
+        let read = |v: serde_json::Value| lifetime(Some(&v));
+        assert_eq!(lifetime(None), Ok(DEFAULT_LIFETIME));
+        assert_eq!(read(json!(300)), Ok(Duration::from_secs(300)));
+        assert_eq!(read(json!(300.0)), Ok(Duration::from_secs(300)));
+        assert_eq!(read(json!("300")), Ok(Duration::from_secs(300)));
+        assert_eq!(
+            read(json!(u64::MAX)).map(|d| d >= MAX_CACHED_LIFETIME),
+            Ok(true)
+        );
+        assert_eq!(read(json!(1e300)), Ok(Duration::MAX));
+        for bad in [json!(-1), json!("soon"), json!(true), json!([300])] {
+            let why = read(bad.clone()).unwrap_err();
+            assert!(why.contains("expires_in"), "{bad}: {why}");
+        }
     }
 
     #[test]

@@ -5,11 +5,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
 use tracing::{Instrument, field};
 
 use crate::Client;
-use crate::auth::TokenSource;
+use crate::auth::{TokenSource, bearer_header};
 use crate::error::{Error, ErrorKind, Sent};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
@@ -48,16 +47,6 @@ struct AttemptState {
     authorization: HeaderValue,
     request_id: HeaderValue,
     head: Mutex<Option<ResponseHead>>,
-}
-
-/// `Authorization: Bearer …`, marked sensitive so that it is redacted from reqwest's `Debug`.
-pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 /// Sets the token and request id on every request of the generated client, and records each
@@ -175,23 +164,10 @@ impl Client {
                 tracing::Span::current().record("attempts", attempts);
                 e.with_attempts(attempts, request_id, earlier_unknown)
             };
-            let token = match self.tokens().token().await {
-                Ok(token) => token,
-                Err(e) => return Err(finish(e.with_sent(Sent::No))),
-            };
-            let authorization = match bearer_header(&token) {
-                Ok(value) => value,
-                Err(e) => return Err(finish(e)),
-            };
             let remaining = deadline.map(|d| d.saturating_duration_since(clock.now()));
             let limit = match (call.options.attempt_timeout, remaining) {
                 (Some(a), Some(r)) => Some(a.min(r)),
                 (a, r) => a.or(r),
-            };
-            let state = AttemptState {
-                authorization,
-                request_id: request_id_header.clone(),
-                head: Mutex::new(None),
             };
             let attempt_span = tracing::debug_span!(
                 "attempt",
@@ -199,10 +175,31 @@ impl Client {
                 status = field::Empty,
                 outcome = field::Empty
             );
-            let result = ATTEMPT
-                .scope(state, run_attempt(attempt(self.raw_ref()), limit))
-                .instrument(attempt_span.clone())
-                .await;
+            // The token is part of the attempt: its fetch counts against the time limits, and
+            // its passing failures are retried like the request's own.
+            let mut token = None;
+            let result = run_attempt(limit, async {
+                let got = self.tokens().token().await?;
+                let authorization = bearer_header(&got)?;
+                token = Some(got);
+                let state = AttemptState {
+                    authorization,
+                    request_id: request_id_header.clone(),
+                    head: Mutex::new(None),
+                };
+                ATTEMPT
+                    .scope(state, send_once(attempt(self.raw_ref())))
+                    .await
+            })
+            .instrument(attempt_span.clone())
+            .await
+            .map_err(|e| match &token {
+                // The time limit ended while the token was still awaited: nothing was sent.
+                None if e.sent() == Sent::Maybe => e
+                    .with_sent(Sent::No)
+                    .with_detail("no token in time: the token endpoint did not answer"),
+                _ => e,
+            });
             let error = match result {
                 Ok(value) => {
                     attempt_span.record("status", value.status().as_u16());
@@ -226,7 +223,9 @@ impl Client {
                 && self.tokens().can_refresh()
             {
                 refreshed_after_401 = true;
-                self.tokens().invalidate(&token).await;
+                if let Some(token) = &token {
+                    self.tokens().invalidate(token).await;
+                }
                 tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
                 continue;
             }
@@ -256,15 +255,15 @@ impl Client {
                     .is_none_or(|then| then >= deadline)
             {
                 tracing::debug!(parent: &attempt_span, delay_ms = delay.as_millis() as u64, "operation deadline reached");
-                return Err(finish(error.with_detail(
+                return Err(finish(error.and_detail(
                     "the operation's time limit leaves no room for another attempt",
                 )));
             }
             if !settings.budget.try_take(reason.cost()) {
                 tracing::debug!(parent: &attempt_span, "retry budget exhausted");
-                return Err(finish(error.with_detail(
-                    "not retried: the client's retry budget is exhausted",
-                )));
+                return Err(finish(
+                    error.and_detail("not retried: the client's retry budget is exhausted"),
+                ));
             }
             tracing::debug!(
                 parent: &attempt_span,
@@ -278,26 +277,30 @@ impl Client {
     }
 }
 
-/// One attempt under an optional time limit, its failure converted with the answer's head.
-async fn run_attempt<T, Fut>(
-    attempt: Fut,
+/// One attempt under an optional time limit, which covers everything: the token, the
+/// request, and reading the answer, error bodies included.
+async fn run_attempt<T>(
     limit: Option<Duration>,
-) -> Result<raw::ResponseValue<T>, Error>
-where
-    Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
-{
-    let result = match limit {
-        Some(limit) => match tokio::time::timeout(limit, attempt).await {
-            Ok(result) => result,
-            Err(_) => {
-                return Err(Error::new(ErrorKind::Timeout)
+    attempt: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(ErrorKind::Timeout)
                     .with_sent(Sent::Maybe)
-                    .with_detail(format!("no answer within {} ms", limit.as_millis())));
-            }
-        },
+                    .with_detail(format!("no answer within {} ms", limit.as_millis())))
+            }),
         None => attempt.await,
-    };
-    match result {
+    }
+}
+
+/// Sends one request through the generated client, converting its failure with the answer's
+/// head that the hook recorded.
+async fn send_once<T>(
+    request: impl Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
+) -> Result<raw::ResponseValue<T>, Error> {
+    match request.await {
         Ok(value) => Ok(value),
         Err(e) => {
             let head = ATTEMPT.with(|a| a.head.lock().unwrap_or_else(|p| p.into_inner()).take());

@@ -8,8 +8,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::auth::bearer_header;
 use crate::auth::{ClientCredentials, TokenProvider, TokenSource};
-use crate::call::{AuthHook, bearer_header};
+use crate::call::AuthHook;
 use crate::error::{Error, ErrorKind};
 use crate::raw;
 use crate::retry::{Clock, DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig, TokioClock};

@@ -90,11 +90,14 @@ pub(crate) enum Sent {
     Yes,
 }
 
-/// The error of every operation. Cheap to move (one box); never shows a token or secret.
+/// The error of every operation. Cheap to move (one box) and to clone; never shows a token or
+/// secret.
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     operation: Option<&'static str>,
@@ -108,7 +111,9 @@ struct Inner {
     body_snippet: Option<String>,
     field: Option<&'static str>,
     retry_after: Option<Duration>,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Shared, so that one failed token request can be the error of every caller waiting for
+    /// it.
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     sent: Sent,
     /// Whether an earlier attempt of the same operation may have been carried out.
     earlier_outcome_unknown: bool,
@@ -149,6 +154,15 @@ impl Error {
 
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.inner.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds to the detail, keeping what it already said.
+    pub(crate) fn and_detail(mut self, more: &str) -> Self {
+        self.inner.detail = Some(match self.inner.detail.take() {
+            Some(detail) => format!("{detail}; {more}"),
+            None => more.to_owned(),
+        });
         self
     }
 
@@ -209,7 +223,7 @@ impl Error {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        self.inner.source = Some(source.into());
+        self.inner.source = Some(source.into().into());
         self
     }
 
@@ -273,14 +287,8 @@ impl Error {
     /// Whether the same request may succeed if sent again later: throttling, timeouts,
     /// broken connections and the server errors that proxies and restarts cause.
     pub fn is_retryable(&self) -> bool {
-        match self.inner.kind {
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
-            ErrorKind::Server => matches!(
-                self.inner.status.map(|s| s.as_u16()),
-                None | Some(500 | 502 | 503 | 504)
-            ),
-            _ => false,
-        }
+        // The table the client's own retries use, for an operation safe to repeat.
+        crate::retry::retry_reason(crate::retry::Effect::Read, self).is_some()
     }
 
     /// 404: the realm, organization or invitation does not exist.

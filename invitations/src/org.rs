@@ -59,6 +59,16 @@ impl OrgInvitations {
         }
     }
 
+    /// `{base}/realms/{realm}/orgs/{org}/invitations`, where creates go.
+    fn collection_url(&self) -> Url {
+        let mut url = self.client.server_url().clone();
+        url.path_segments_mut()
+            .expect("http(s) URLs have path segments")
+            .pop_if_empty()
+            .extend(["realms", &self.realm, "orgs", &self.org_id, "invitations"]);
+        url
+    }
+
     /// Checks the realm, the organization and an invitation id before a request names them.
     pub(crate) fn check_invitation(&self, id: &str, operation: &'static str) -> Result<(), Error> {
         self.check_scope()
@@ -305,11 +315,15 @@ impl CreateInvitation {
             }
             Err(e) => return Err(e),
         };
-        let location = location(response.headers())
-            .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
+        let (location, id) = created_location(
+            response.headers(),
+            &org.collection_url(),
+            &org.realm,
+            &org.org_id,
+        )
+        .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
         Ok(Created {
-            id: invitation_id(&location)
-                .map_err(|e| e.with_status(response.status()).with_operation(OP))?,
+            id,
             location: location.to_string(),
             email,
             reconciled: false,
@@ -323,19 +337,11 @@ impl CreateInvitation {
             // Deleted meanwhile, or never ours: report what the server said.
             return Err(conflict);
         };
-        let mut location = self.org.client.server_url().clone();
+        let mut location = self.org.collection_url();
         location
             .path_segments_mut()
             .expect("http(s) URLs have path segments")
-            .pop_if_empty()
-            .extend([
-                "realms",
-                &self.org.realm,
-                "orgs",
-                &self.org.org_id,
-                "invitations",
-                &found.id,
-            ]);
+            .push(&found.id);
         Ok(Created {
             id: found.id,
             location: location.to_string(),
@@ -380,14 +386,51 @@ impl Created {
     }
 }
 
-fn location(headers: &HeaderMap) -> Result<Url, Error> {
-    let missing = |why: &str| Error::new(ErrorKind::MissingLocation).with_detail(why.to_owned());
+/// The new invitation's URL and id, from the `Location` of a create's 201. A relative
+/// reference is resolved against the request's URL (RFC 9110 allows one). The path must end in
+/// this call's `/realms/{realm}/orgs/{org}/invitations/{id}`: an answer naming another realm or
+/// organization is not about this invitation. The host may differ from the base URL: Keycloak
+/// builds `Location` from its configured frontend hostname, which a service calling it on an
+/// internal address does not share.
+fn created_location(
+    headers: &HeaderMap,
+    collection: &Url,
+    realm: &str,
+    org_id: &str,
+) -> Result<(Url, String), Error> {
+    let missing = |why: String| Error::new(ErrorKind::MissingLocation).with_detail(why);
     let value = headers
         .get(LOCATION)
-        .ok_or_else(|| missing("no Location header"))?
+        .ok_or_else(|| missing("no Location header".to_owned()))?
         .to_str()
-        .map_err(|_| missing("Location is not text"))?;
-    Url::parse(value).map_err(|_| missing("Location is not an absolute URL"))
+        .map_err(|_| missing("Location is not text".to_owned()))?;
+    let location = collection
+        .join(value)
+        .map_err(|_| missing("Location is not a URL reference".to_owned()))?;
+    let id = invitation_id(&location)?;
+    let segments = decoded_segments(&location);
+    let expected = ["realms", realm, "orgs", org_id, "invitations", id.as_str()];
+    if !segments.ends_with(&expected.map(str::to_owned)) {
+        return Err(missing(format!(
+            "Location `{}` names another realm or organization than /realms/{realm}/orgs/{org_id}",
+            location.path()
+        )));
+    }
+    Ok((location, id))
+}
+
+/// A URL's non-empty path segments, percent-decoded (lossily: they are only compared).
+fn decoded_segments(url: &Url) -> Vec<String> {
+    url.path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// The id in `…/invitations/{id}`.
@@ -575,6 +618,39 @@ call_builder!(ResendInvitation => ());
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_may_be_relative_or_on_another_host_but_not_another_org() {
+        let collection =
+            Url::parse("https://kc.internal:8443/realms/r/orgs/o/invitations").unwrap();
+        let read = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(LOCATION, value.parse().unwrap());
+            created_location(&headers, &collection, "r", "o")
+        };
+        for good in [
+            "https://kc.internal:8443/realms/r/orgs/o/invitations/abc",
+            "/realms/r/orgs/o/invitations/abc",
+            "invitations/abc",
+            "https://auth.example.com/auth/realms/r/orgs/o/invitations/abc",
+        ] {
+            let (url, id) = read(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(id, "abc", "{good}");
+            assert!(url.as_str().ends_with("/realms/r/orgs/o/invitations/abc"));
+        }
+        for bad in [
+            "/realms/r/orgs/other/invitations/abc",
+            "https://kc.internal:8443/realms/other/orgs/o/invitations/abc",
+            "/realms/r/orgs/o/members/abc",
+            "/abc",
+        ] {
+            assert_eq!(
+                read(bad).unwrap_err().kind(),
+                ErrorKind::MissingLocation,
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn invitation_id_is_the_segment_after_invitations() {

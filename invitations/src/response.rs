@@ -67,8 +67,9 @@ fn message_of(body: &ErrorRepresentation) -> Option<String> {
 /// `Retry-After` as a delay from now: delta-seconds or an HTTP-date.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still a wait longer than anyone will take.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
@@ -153,7 +154,20 @@ pub(crate) fn transport_error(error: reqwest::Error) -> Error {
     if let Some(status) = error.status() {
         out = out.with_status(status);
     }
+    if let Some(cause) = innermost_cause(&error) {
+        out = out.with_detail(cause);
+    }
     out.with_source(error.without_url())
+}
+
+/// The message of the deepest error in a chain: the one that says what went wrong ("message
+/// head is too large"), where the outer ones only say where ("error sending request").
+fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut deepest = error.source()?;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    Some(deepest.to_string())
 }
 
 /// Converts an error of the generated client, using the response head the hook recorded.
@@ -255,6 +269,8 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, "99999999999999999999".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::MAX));
     }
 
     #[test]

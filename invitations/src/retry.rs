@@ -212,14 +212,16 @@ pub(crate) fn retry_reason(effect: Effect, error: &Error) -> Option<RetryReason>
     let status = error.status().map(|s| s.as_u16());
     let reason = match (error.kind(), status) {
         (ErrorKind::RateLimited, _) => return Some(RetryReason::Throttled),
-        (ErrorKind::Transport | ErrorKind::Timeout, None) if error.sent() == Sent::No => {
-            return Some(RetryReason::NotDelivered);
-        }
         (ErrorKind::Timeout, _) => RetryReason::Timeout,
         (ErrorKind::Transport, _) => RetryReason::Broken,
         (ErrorKind::Server, Some(500 | 502 | 503 | 504)) => RetryReason::ServerError,
         _ => return None,
     };
+    // Nothing reached the server (a refused connection, or the token request failed):
+    // sending is as safe as the first time.
+    if error.sent() == Sent::No {
+        return Some(RetryReason::NotDelivered);
+    }
     // The request may have been carried out: only repeatable operations go again.
     match effect {
         Effect::Read | Effect::Remove | Effect::Create { idempotent: true } => Some(reason),
@@ -230,8 +232,7 @@ pub(crate) fn retry_reason(effect: Effect, error: &Error) -> Option<RetryReason>
 /// Whether the server may have carried out an attempt that failed this way.
 pub(crate) fn outcome_unknown(error: &Error) -> bool {
     match error.kind() {
-        ErrorKind::Timeout | ErrorKind::Transport => error.sent() != Sent::No,
-        ErrorKind::Server => true,
+        ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Server => error.sent() != Sent::No,
         _ => false,
     }
 }
@@ -313,5 +314,19 @@ mod tests {
         assert_eq!(retry_reason(Effect::Read, &bad), None);
         assert!(outcome_unknown(&timeout) && outcome_unknown(&unavailable));
         assert!(!outcome_unknown(&refused) && !outcome_unknown(&throttled));
+
+        // The token endpoint's 503: the create itself was never sent.
+        let token_unavailable = Error::new(ErrorKind::Server)
+            .with_status(reqwest::StatusCode::SERVICE_UNAVAILABLE)
+            .with_sent(Sent::No);
+        assert_eq!(
+            retry_reason(create, &token_unavailable),
+            Some(RetryReason::NotDelivered)
+        );
+        assert!(!outcome_unknown(&token_unavailable));
+        let refused_credentials = Error::new(ErrorKind::Auth)
+            .with_status(reqwest::StatusCode::UNAUTHORIZED)
+            .with_sent(Sent::No);
+        assert_eq!(retry_reason(Effect::Read, &refused_credentials), None);
     }
 }

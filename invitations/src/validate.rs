@@ -60,13 +60,16 @@ pub(crate) fn email(raw: &str) -> Result<String, Error> {
             format!("the part before `@` is longer than {MAX_EMAIL_LOCAL_PART} characters"),
         ));
     }
-    if email.chars().count() > MAX_EMAIL {
+    // The length that counts is the stored one: lower-casing can lengthen a string
+    // ("İ" becomes two characters).
+    let stored = email.to_lowercase();
+    if stored.chars().count() > MAX_EMAIL {
         return Err(Error::invalid(
             "email",
-            format!("longer than {MAX_EMAIL} characters"),
+            format!("longer than {MAX_EMAIL} characters once lower-cased"),
         ));
     }
-    Ok(email.to_lowercase())
+    Ok(stored)
 }
 
 /// A role name of the organization.
@@ -175,6 +178,11 @@ mod tests {
         }
         let at_limit = format!("a@{}.io", "x".repeat(MAX_EMAIL - 5));
         assert!(email(&at_limit).is_ok());
+        // 206 characters as given, 406 once lower-cased ("İ" becomes "i" and a combining dot).
+        let grows = format!("a@{}.io", "İ".repeat(200));
+        assert!(grows.chars().count() <= MAX_EMAIL);
+        let e = email(&grows).unwrap_err();
+        assert!(e.to_string().contains("once lower-cased"), "{e}");
         assert!(
             email("\"jo smith\"@x.io").is_ok(),
             "quoted spaces are allowed"

@@ -607,3 +607,201 @@ async fn durations_past_the_representable_future_do_not_panic() {
         7
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_too_long_to_count_fails_at_once_like_any_long_one() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let throttled = failing(
+        &server,
+        GET,
+        &format!("{ORG_PATH}/count"),
+        429,
+        Some("99999999999999999999".into()),
+        5,
+    )
+    .await;
+    let client = builder(&server, &clock).build().unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::MAX));
+    assert!(clock.sleeps().is_empty(), "not retried at once");
+    throttled.assert_calls_async(1).await;
+}
+
+const TOKEN_PATH: &str = "/realms/master/protocol/openid-connect/token";
+
+/// A client getting its tokens from `server`'s token endpoint.
+fn service_builder(server: &MockServer) -> ClientBuilder {
+    Client::builder()
+        .base_url(server.base_url())
+        .client_credentials("master", "svc", "svc-secret-value")
+        .retry(RetryConfig::default().without_jitter())
+}
+
+async fn token_ok<'a>(server: &'a MockServer, body: serde_json::Value) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(200).json_body(body);
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_token_endpoint_blip_is_retried_and_the_create_sent_once() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let blip = failing(&server, POST, TOKEN_PATH, 503, Some("1".into()), 1).await;
+    let grant = token_ok(
+        &server,
+        json!({"access_token": "issued-token", "expires_in": 300}),
+    )
+    .await;
+    let created = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(ORG_PATH)
+                .header("authorization", "Bearer issued-token");
+            then.status(201)
+                .header("location", server.url(format!("{ORG_PATH}/new-id")));
+        })
+        .await;
+    let client = service_builder(&server)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // A plain create: not idempotent, yet safe to retry, since the token request failed
+    // before it was sent.
+    let invitation = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .await
+        .unwrap();
+    assert_eq!(invitation.id(), "new-id");
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(1)],
+        "Retry-After honoured"
+    );
+    blip.assert_calls_async(1).await;
+    grant.assert_calls_async(1).await;
+    created.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_token_endpoint_down_for_good_is_a_server_error_that_sent_nothing() {
+    let server = MockServer::start_async().await;
+    let clock = VirtualClock::new();
+    let down = failing(&server, POST, TOKEN_PATH, 503, None, 100).await;
+    let client = service_builder(&server)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let e = client.invitations("acme", "o1").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server, "{e}");
+    assert_eq!(e.attempts(), 3);
+    assert!(!e.may_have_been_sent());
+    assert!(e.to_string().contains("token endpoint"), "{e}");
+    down.assert_calls_async(3).await;
+}
+
+/// One token request for any number of waiting callers, and its failure is theirs too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_waiting_for_a_failing_token_request_share_its_failure() {
+    let server = MockServer::start_async().await;
+    let down = server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(503)
+                .delay(Duration::from_millis(500))
+                .json_body(json!({"error": "unavailable"}));
+        })
+        .await;
+    let client = service_builder(&server)
+        .retry(RetryConfig::disabled())
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let org = client.invitations("acme", "o1");
+            tokio::spawn(async move { org.count().await })
+        })
+        .collect();
+    for call in calls {
+        let e = call.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(!e.may_have_been_sent());
+    }
+    down.assert_calls_async(1).await;
+}
+
+/// A token endpoint that never answers: every caller gives up at its own deadline, instead of
+/// queueing behind the fetch of the caller before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_token_endpoint_does_not_outlast_each_callers_deadline() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(200)
+                .delay(Duration::from_secs(20))
+                .json_body(json!({"access_token": "late"}));
+        })
+        .await;
+    let client = service_builder(&server)
+        .operation_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let org = client.invitations("acme", "o1");
+            tokio::spawn(async move { org.count().await })
+        })
+        .collect();
+    for call in calls {
+        let e = call.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert!(!e.may_have_been_sent(), "{e:?}");
+        assert!(e.to_string().contains("no token"), "{e}");
+    }
+    // One after another, ten fetches would take ten seconds or more.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn unusable_token_answers_are_named_and_not_cached() {
+    for (body, expect) in [
+        (
+            json!({"access_token": "abc\r\nX-Injected: 1", "expires_in": 300}),
+            "not usable in an HTTP header",
+        ),
+        (
+            json!({"access_token": "abc", "expires_in": -1}),
+            "expires_in",
+        ),
+        (
+            json!({"access_token": "abc", "expires_in": "soon"}),
+            "expires_in",
+        ),
+        (json!({"expires_in": 300}), "access_token"),
+    ] {
+        let server = MockServer::start_async().await;
+        let grant = token_ok(&server, body.clone()).await;
+        let client = service_builder(&server).build().unwrap();
+        let org = client.invitations("acme", "o1");
+        for _ in 0..2 {
+            let e = org.count().await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Auth, "{body}: {e}");
+            assert!(e.to_string().contains(expect), "{body}: {e}");
+            assert!(!e.to_string().contains("svc-secret-value"));
+        }
+        // Each call asked again: nothing unusable was kept.
+        grant.assert_calls_async(2).await;
+    }
+}

@@ -318,3 +318,43 @@ async fn the_rate_limit_spaces_out_creates() {
         started.elapsed()
     );
 }
+
+/// One 503 from the token endpoint at the start of a run: retried like any passing failure,
+/// so the run completes instead of stopping with everything not attempted.
+#[tokio::test]
+async fn a_token_endpoint_blip_does_not_stop_a_bulk_run() {
+    let server = FakeServer::start().await;
+    server.add_org("acme", "org-1", ["member"]);
+    server.add_client(
+        "acme",
+        "svc",
+        "svc-secret",
+        Permission::Manage,
+        Duration::from_secs(300),
+    );
+    server.inject(Fault::new(
+        Scope::PathPrefix("/realms/acme/protocol/openid-connect/token".into()),
+        FaultAction::Status {
+            status: 503,
+            retry_after: Some("1".into()),
+        },
+        1,
+    ));
+    let client = Client::builder()
+        .base_url(server.url())
+        .client_credentials("acme", "svc", "svc-secret")
+        .build()
+        .unwrap();
+    let emails: Vec<String> = (0..50).map(|i| format!("blip{i}@example.com")).collect();
+    let report = client
+        .invitations("acme", "org-1")
+        .create_many(emails)
+        .concurrency(8)
+        .send()
+        .await;
+    assert_eq!(server.faults_applied(), 1);
+    assert_eq!(report.created, 50, "{report:?}");
+    assert!(report.failed.is_empty() && report.not_attempted == 0);
+    assert_eq!(server.invitations("acme", "org-1").len(), 50);
+    assert_eq!(server.grants(), 1);
+}

@@ -285,6 +285,9 @@ async fn hostile_responses_give_typed_errors() {
         None,
         Some("http://h/realms/acme/orgs/org-1/invitations"),
         Some("http://h/realms/acme/orgs/org-1/members/x"),
+        // Another organization's invitation is not the one just created.
+        Some("/realms/acme/orgs/org-2/invitations/x"),
+        Some("http://h/realms/other/orgs/org-1/invitations/x"),
     ] {
         let server = MockServer::start_async().await;
         server
@@ -302,6 +305,26 @@ async fn hostile_responses_give_typed_errors() {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::MissingLocation, "{location:?}");
+    }
+    // A relative reference (RFC 9110) is resolved against the request's URL.
+    for location in ["/realms/acme/orgs/org-1/invitations/x", "invitations/x"] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST);
+                then.status(201).header("location", location);
+            })
+            .await;
+        let created = hostile_client(&server)
+            .invitations("acme", "org-1")
+            .create("a@x.io")
+            .await
+            .unwrap_or_else(|e| panic!("{location}: {e}"));
+        assert_eq!(created.id(), "x");
+        assert_eq!(
+            created.location(),
+            server.url("/realms/acme/orgs/org-1/invitations/x")
+        );
     }
 
     let server = MockServer::start_async().await;
@@ -326,6 +349,12 @@ async fn hostile_responses_give_typed_errors() {
 
 /// Answers one connection with `response` (whatever bytes), after reading the request head.
 fn answer_once(response: Vec<u8>) -> u16 {
+    answer_then_hold(response, Duration::ZERO)
+}
+
+/// Like [`answer_once`], then keeps the connection open, sending nothing more, until the
+/// client closes it or `hold` has passed.
+fn answer_then_hold(response: Vec<u8>, hold: Duration) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -340,9 +369,71 @@ fn answer_once(response: Vec<u8>) -> u16 {
                 }
             }
             let _ = stream.write_all(&response);
+            if !hold.is_zero() {
+                let _ = stream.set_read_timeout(Some(hold));
+                while let Ok(n) = stream.read(&mut byte) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
         }
     });
     port
+}
+
+/// The attempt's time limit covers reading an error body: a 502 whose body stalls ends at
+/// the limit, not at the (much longer) request timeout.
+#[tokio::test]
+async fn a_stalled_error_body_ends_at_the_attempt_limit() {
+    let head =
+        b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npart"
+            .to_vec();
+    let port = answer_then_hold(head, Duration::from_secs(30));
+    let client = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::disabled())
+        .request_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let e = client
+        .invitations("acme", "org-1")
+        .count()
+        .attempt_timeout(Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ended after {:?}",
+        started.elapsed()
+    );
+}
+
+/// An answer the HTTP parser refuses says why, not only "connection failed".
+#[tokio::test]
+async fn an_answer_with_thousands_of_headers_says_what_was_wrong() {
+    let mut answer = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for n in 0..3000 {
+        answer.extend_from_slice(format!("x-filler-{n}: {n}\r\n").as_bytes());
+    }
+    answer.extend_from_slice(b"content-length: 1\r\n\r\n7");
+    let port = answer_once(answer);
+    let client = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::disabled())
+        .build()
+        .unwrap();
+    let e = client
+        .invitations("acme", "org-1")
+        .count()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+    assert!(e.to_string().contains("message head is too large"), "{e}");
 }
 
 fn arbitrary_response() -> impl Strategy<Value = Vec<u8>> {
