@@ -45,8 +45,10 @@ pub enum ErrorKind {
     Decode,
     /// A 201 from create without a `Location` header naming the new invitation.
     MissingLocation,
-    /// A page of a listing repeated the previous page exactly: the server ignores `first`,
-    /// and paging would never end.
+    /// A listing's paging would never end: a page repeated the previous one exactly, or
+    /// [`MAX_PAGES_WITHOUT_NEWS`](crate::MAX_PAGES_WITHOUT_NEWS) full pages in a row held only
+    /// invitations already listed (the server ignores `first`), or a page held more than
+    /// asked for (it ignores `max`, or a proxy drops the query).
     RepeatedPage,
     /// Getting a token failed (the token endpoint refused the client credentials, or the
     /// caller's token function failed).
@@ -73,7 +75,7 @@ impl ErrorKind {
             ErrorKind::Transport => "connection failed",
             ErrorKind::Decode => "unreadable response",
             ErrorKind::MissingLocation => "created, but the response does not name the invitation",
-            ErrorKind::RepeatedPage => "the server repeated a page",
+            ErrorKind::RepeatedPage => "the server's paging does not progress",
             ErrorKind::Auth => "could not get a token",
         }
     }

@@ -145,7 +145,7 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
 };
 pub use error::{Error, ErrorKind};
-pub use list::{DEFAULT_DEDUPE_WINDOW, DEFAULT_PAGE_SIZE, ListInvitations};
+pub use list::{DEFAULT_PAGE_SIZE, ListInvitations, MAX_PAGES_WITHOUT_NEWS};
 pub use me::{ListMyInvitations, MyInvitations, Respond};
 pub use org::{
     CountInvitations, CreateInvitation, Created, DeleteInvitation, GetInvitation, OrgInvitations,

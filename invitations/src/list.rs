@@ -1,10 +1,10 @@
 //! Listing an organization's invitations: one page, or all of them as a lazy stream.
 //!
 //! The server pages by offset over a collection it does not order, so pages can repeat items
-//! when invitations are added meanwhile: an invitation added before the current offset pushes
-//! the last items of a page onto the next one. The stream skips ids it yielded in the last few
-//! pages (memory stays bounded however many invitations are streamed), and fails instead of
-//! looping when a server ignores the offset.
+//! when invitations are added meanwhile, and a misbehaving server or proxy can return any
+//! order or ignore the paging parameters. A stream remembers a 64-bit key of every id it
+//! yielded and never yields one twice, and it fails instead of looping when paging stops
+//! bringing anything new.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -19,8 +19,10 @@ use crate::{Invitation, OrgInvitations, validate};
 /// The server's page size when none is given.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
-/// How many recent pages' ids a stream remembers to skip repeats.
-pub const DEFAULT_DEDUPE_WINDOW: usize = 4;
+/// Full pages in a row bringing no invitation not yet yielded, after which a stream fails
+/// with [`ErrorKind::RepeatedPage`]: its server is not paging (it ignores `first`, or returns
+/// another order on each request), and the stream would not end.
+pub const MAX_PAGES_WITHOUT_NEWS: u32 = 3;
 
 /// Builder of [`OrgInvitations::list`].
 #[derive(Clone, Debug)]
@@ -32,7 +34,8 @@ pub struct ListInvitations {
     offset: u64,
     page_size: u32,
     max_items: Option<u64>,
-    dedupe_window: usize,
+    /// Pages whose ids are remembered; `None` for every id.
+    dedupe_window: Option<usize>,
 }
 
 impl ListInvitations {
@@ -44,7 +47,7 @@ impl ListInvitations {
             offset: 0,
             page_size: DEFAULT_PAGE_SIZE,
             max_items: None,
-            dedupe_window: DEFAULT_DEDUPE_WINDOW,
+            dedupe_window: None,
         }
     }
 
@@ -73,12 +76,17 @@ impl ListInvitations {
         self
     }
 
-    /// How many of the latest pages' ids [`pages`](Self::pages) and [`stream`](Self::stream)
-    /// remember to skip an invitation they already yielded. Default
-    /// [`DEFAULT_DEDUPE_WINDOW`]; `usize::MAX` remembers every id (memory then grows with
-    /// the number streamed).
+    /// Remembers only the ids of the latest `pages` pages instead of every id, for listings
+    /// too large to remember: memory then stays flat, and an invitation the server returns
+    /// again after more pages than that is yielded again.
+    ///
+    /// By default [`pages`](Self::pages) and [`stream`](Self::stream) remember every id they
+    /// yielded, as a 64-bit keyed hash: 10 to 21 bytes per invitation (the key and a control
+    /// byte per slot of a hash table between 7/16 and 7/8 full), 21 MB at most for a million.
+    /// Two ids sharing a key, which would skip one of them, has a chance below 1 in 30 million
+    /// for a million invitations.
     pub fn dedupe_window(mut self, pages: usize) -> Self {
-        self.dedupe_window = pages.max(1);
+        self.dedupe_window = Some(pages.max(1));
         self
     }
 
@@ -96,7 +104,7 @@ impl ListInvitations {
     async fn fetch(&self, offset: u64, max: u64) -> Result<Vec<Invitation>, Error> {
         const OP: &str = "getOrganizationInvitations";
         let first = validate::wire_int("offset", offset).map_err(|e| e.with_operation(OP))?;
-        let max = validate::wire_int("page_size", max).map_err(|e| e.with_operation(OP))?;
+        let wire_max = validate::wire_int("page_size", max).map_err(|e| e.with_operation(OP))?;
         let org = &self.org;
         let response = org
             .client
@@ -106,14 +114,25 @@ impl ListInvitations {
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
                     .first(first)
-                    .max(max);
+                    .max(wire_max);
                 if let Some(search) = &self.search {
                     request = request.search(search);
                 }
                 request.send()
             })
             .await?;
-        Ok(response.into_inner())
+        let page = response.into_inner();
+        if page.len() as u64 > max {
+            // A proxy that drops the query string, or a server ignoring `max`: paging by
+            // offset over such pages would never end.
+            return Err(Error::new(ErrorKind::RepeatedPage)
+                .with_detail(format!(
+                    "the server sent {} invitations for a page of at most {max}; it ignores `max`",
+                    page.len()
+                ))
+                .with_operation(OP));
+        }
+        Ok(page)
     }
 
     /// Exactly one request: the page at [`offset`](Self::offset) of
@@ -134,15 +153,21 @@ impl ListInvitations {
     }
 
     /// All pages, requested one after the other as the stream is read. Stops after a short
-    /// page or [`max_items`](Self::max_items); pages hold no id yielded within the
-    /// [`dedupe_window`](Self::dedupe_window).
+    /// page or [`max_items`](Self::max_items). No page holds an id already yielded (see
+    /// [`dedupe_window`](Self::dedupe_window) for the memory this takes); a page that would be
+    /// empty is skipped, and after [`MAX_PAGES_WITHOUT_NEWS`] of them in a row the stream
+    /// fails with [`ErrorKind::RepeatedPage`].
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
         let pager = Pager {
             next_offset: self.offset,
-            list: self,
             hasher: RandomState::new(),
-            recent: VecDeque::new(),
+            seen: match self.dedupe_window {
+                None => Seen::All(IdHashes::default()),
+                Some(_) => Seen::Window(VecDeque::new()),
+            },
+            list: self,
             previous_page: None,
+            pages_without_news: 0,
             yielded: 0,
             done: false,
         };
@@ -184,17 +209,45 @@ impl Hasher for PassThrough {
     }
 }
 
+/// The ids a stream yielded, as keyed hashes.
+enum Seen {
+    All(IdHashes),
+    /// The latest pages' ids, newest last.
+    Window(VecDeque<IdHashes>),
+}
+
+impl Seen {
+    fn contains(&self, id: &u64) -> bool {
+        match self {
+            Seen::All(all) => all.contains(id),
+            Seen::Window(pages) => pages.iter().any(|page| page.contains(id)),
+        }
+    }
+
+    fn remember(&mut self, page: IdHashes, window: Option<usize>) {
+        match self {
+            Seen::All(all) => all.extend(page),
+            Seen::Window(pages) => {
+                if pages.len() >= window.unwrap_or(usize::MAX) {
+                    pages.pop_front();
+                }
+                pages.push_back(page);
+            }
+        }
+    }
+}
+
 /// Pages through a listing. Ids are remembered as keyed 64-bit hashes rather than strings: no
-/// allocation per invitation, and with a window of a few thousand ids the chance of two
-/// distinct ids colliding (and one being skipped) is below 10^-12.
+/// allocation per invitation, and a fixed small cost per id.
 struct Pager {
     list: ListInvitations,
     next_offset: u64,
     hasher: RandomState,
-    /// Hashes of the ids yielded in the latest pages, newest last.
-    recent: VecDeque<IdHashes>,
+    seen: Seen,
     /// Hash of the last page's ids in order, as the server sent them.
     previous_page: Option<u64>,
+    /// Full pages in a row that held only ids already yielded.
+    pages_without_news: u32,
     yielded: u64,
     done: bool,
 }
@@ -235,7 +288,7 @@ impl Pager {
             let mut yielded = IdHashes::with_capacity_and_hasher(ids.len(), Default::default());
             let keep: Vec<bool> = ids
                 .iter()
-                .map(|id| !self.recent.iter().any(|seen| seen.contains(id)) && yielded.insert(*id))
+                .map(|id| !self.seen.contains(id) && yielded.insert(*id))
                 .collect();
             // Usually nothing repeats, and the page is passed on as it came.
             let mut fresh = if keep.iter().all(|k| *k) {
@@ -246,16 +299,25 @@ impl Pager {
                     .filter_map(|(invitation, keep)| keep.then_some(invitation))
                     .collect()
             };
-            if self.recent.len() == self.list.dedupe_window {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(yielded);
+            self.seen.remember(yielded, self.list.dedupe_window);
             if let Some(wanted) = wanted {
                 fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
             }
             if fresh.is_empty() {
+                if !self.done {
+                    self.pages_without_news += 1;
+                    if self.pages_without_news >= MAX_PAGES_WITHOUT_NEWS {
+                        return Err(Error::new(ErrorKind::RepeatedPage)
+                            .with_detail(format!(
+                                "{MAX_PAGES_WITHOUT_NEWS} pages in a row up to offset {} held only invitations already listed; the server is not paging",
+                                self.next_offset
+                            ))
+                            .with_operation(OP));
+                    }
+                }
                 continue;
             }
+            self.pages_without_news = 0;
             self.yielded += fresh.len() as u64;
             return Ok(Some(fresh));
         }

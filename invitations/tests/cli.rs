@@ -226,6 +226,23 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
         "{}",
         stdout(&dry)
     );
+
+    // As spreadsheets save them: a byte-order mark, and `;` between fields.
+    let saved = dir.join("saved.csv");
+    std::fs::write(&saved, "\u{feff}Email;Roles\nsemi@x.io;admin,member\n").unwrap();
+    let output = run(&server, &["bulk", saved.to_str().unwrap()]).await;
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let semi = server.invitations("acme", "org-1");
+    let semi = semi.iter().find(|i| i.email == "semi@x.io").unwrap();
+    assert_eq!(semi.roles.len(), 2);
+    // A CSV row without its header is not an email: nothing is sent.
+    let headless = dir.join("headless.txt");
+    std::fs::write(&headless, "e@x.io\nf@x.io,admin\n").unwrap();
+    let before = server.invitations("acme", "org-1").len();
+    let output = run(&server, &["bulk", headless.to_str().unwrap()]).await;
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
+    assert_eq!(server.invitations("acme", "org-1").len(), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -951,7 +951,7 @@ fn debug_of_public_types_shows_no_token() {
 }
 
 #[tokio::test]
-async fn dedupe_remembers_a_window_of_pages_or_everything() {
+async fn dedupe_remembers_every_id_or_a_window_of_pages() {
     let server = MockServer::start_async().await;
     for first in 0..6 {
         page_mock(&server, first, 1, invitations(first..first + 1)).await;
@@ -967,14 +967,14 @@ async fn dedupe_remembers_a_window_of_pages_or_everything() {
             .await
             .unwrap()
     };
-    let windowed = ids(org.list().page_size(1)).await;
+    let everything = ids(org.list().page_size(1)).await;
+    assert_eq!(everything.len(), 6, "{everything:?}");
+    let windowed = ids(org.list().page_size(1).dedupe_window(4)).await;
     assert_eq!(
         windowed.len(),
         7,
-        "beyond the default 4 pages: {windowed:?}"
+        "beyond a window of 4 pages: {windowed:?}"
     );
-    let everything = ids(org.list().page_size(1).dedupe_window(usize::MAX)).await;
-    assert_eq!(everything.len(), 6, "{everything:?}");
 }
 
 #[tokio::test]

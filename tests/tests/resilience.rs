@@ -653,3 +653,127 @@ async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
     }
     anything.assert_calls_async(0).await;
 }
+
+/// How a hostile listing server answers `GET …/invitations`.
+#[derive(Clone, Copy)]
+enum Paging {
+    /// Honours `max` but neither `first` nor `search`, in another order on every request.
+    Reorders,
+    /// Answers every invitation whatever the query, as behind a proxy that drops it.
+    IgnoresQuery,
+}
+
+/// A listing server over `total` synthetic invitations behaving as `paging`; counts requests.
+/// It stops with the test's runtime.
+async fn hostile_listing(
+    paging: Paging,
+    total: u64,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::{Query, State};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(serde::Deserialize)]
+    struct Params {
+        max: Option<u64>,
+    }
+    let requests = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let handler = move |State(n): State<std::sync::Arc<AtomicUsize>>, Query(q): Query<Params>| async move {
+        let round = n.fetch_add(1, Ordering::SeqCst) as u64;
+        let mut all: Vec<_> = (0..total)
+            .map(|i| invitations_tests::synthetic_invitation(i, "org-1"))
+            .collect();
+        if let Paging::Reorders = paging {
+            // A different rotation and stride each time: another order, no randomness needed.
+            let len = all.len();
+            let start = (round.wrapping_mul(7919) % len as u64) as usize;
+            all.rotate_left(start);
+            let max = q.max.unwrap_or(100) as usize;
+            let stride = [1, 3, 7, 11][round as usize % 4];
+            let picked = (0..len.min(max)).map(|k| all[(k * stride) % len].clone());
+            return axum::Json(picked.collect::<Vec<_>>());
+        }
+        axum::Json(all)
+    };
+    let app = axum::Router::new()
+        .route(
+            "/realms/acme/orgs/org-1/invitations",
+            axum::routing::get(handler),
+        )
+        .with_state(counter);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, requests)
+}
+
+/// Every listing ends, and no stream yields an invitation twice, whatever order a server
+/// returns or whichever paging parameter it ignores.
+#[tokio::test]
+async fn listings_end_and_never_repeat_against_servers_that_do_not_page() {
+    use std::sync::atomic::Ordering;
+
+    let (url, requests) = hostile_listing(Paging::Reorders, 250).await;
+    let client = Client::builder()
+        .base_url(&url)
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", "org-1");
+    let mut ids = Vec::new();
+    let mut stream = std::pin::pin!(org.list().page_size(7).stream());
+    let ended = bounded(Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(invitation)) => ids.push(invitation.id),
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        }
+    })
+    .await;
+    let e = ended.expect("a server that ignores `first` cannot be paged to its end");
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+    let distinct: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an invitation was yielded twice");
+    assert!(ids.len() <= 250);
+    assert!(requests.load(Ordering::SeqCst) < 1_000, "{requests:?}");
+
+    // Looking for an absent email, or collecting what to revoke, ends the same way.
+    requests.store(0, Ordering::SeqCst);
+    let e = bounded(
+        Duration::from_secs(20),
+        org.find_by_email("absent@example.com"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+    assert!(requests.load(Ordering::SeqCst) < 100, "{requests:?}");
+    let e = bounded(
+        Duration::from_secs(20),
+        org.delete_matching("example.com").send(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+
+    // Behind a proxy that drops the query, every answer is the whole list.
+    let (url, requests) = hostile_listing(Paging::IgnoresQuery, 25).await;
+    let client = Client::builder()
+        .base_url(&url)
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let org = client.invitations("acme", "org-1");
+    let e = bounded(
+        Duration::from_secs(20),
+        org.list().page_size(7).stream().try_collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+    assert!(e.to_string().contains("ignores `max`"), "{e}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    let e = org.list().page_size(7).page().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+}

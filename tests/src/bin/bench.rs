@@ -237,7 +237,9 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
     })
 }
 
-/// Peak resident memory of a process streaming `big` invitations over one streaming `small`.
+/// What streaming costs in memory per invitation: the growth of peak resident memory from a
+/// process streaming `small` invitations to one streaming `big`, divided by the difference.
+/// Streams remember every id they yielded, so this is the price of never yielding one twice.
 fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
     let peak = |total: u64| -> f64 {
         let exe = std::env::current_exe().expect("own path");
@@ -255,8 +257,10 @@ fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
             .parse()
             .expect("peak KiB")
     };
-    let ratios: Vec<f64> = (0..runs).map(|_| peak(big) / peak(small)).collect();
-    json!({ "stream_memory": median(ratios) })
+    let per_invitation: Vec<f64> = (0..runs)
+        .map(|_| (peak(big) - peak(small)).max(0.0) * 1024.0 / (big - small) as f64)
+        .collect();
+    json!({ "stream_memory_bytes": median(per_invitation) })
 }
 
 /// `bench stream-child URL TOTAL`: streams TOTAL invitations, prints peak RSS in KiB.

@@ -5,25 +5,48 @@ use std::collections::BTreeMap;
 use phasetwo_invitations::NewInvitation;
 
 /// Parses `text`: CSV when its first line has an `email` column, else one email a line
-/// (empty lines and lines starting with `#` are skipped).
+/// (empty lines and lines starting with `#` are skipped). A leading byte-order mark, as
+/// spreadsheets write, is ignored.
 ///
-/// CSV columns: `email` (required), `roles` (separated by `;`), `redirect_uri`, and
-/// `attr.NAME` for attribute NAME (values separated by `;`).
+/// CSV columns: `email` (required), `roles`, `redirect_uri`, and `attr.NAME` for attribute
+/// NAME. Fields are separated by `,`, and the values of a list (roles, attribute values) by
+/// `;`; a file whose header is separated by `;` (as spreadsheets write in many locales) is read
+/// the other way round: fields by `;`, list values by `,`.
 pub fn parse(text: &str) -> Result<Vec<NewInvitation>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let is_csv = first_line
-        .split(',')
-        .any(|field| field.trim().trim_matches('"').eq_ignore_ascii_case("email"));
-    if is_csv {
-        parse_csv(text)
+    let names_email = |separator: char| {
+        first_line
+            .split(separator)
+            .any(|field| field.trim().trim_matches('"').eq_ignore_ascii_case("email"))
+    };
+    if names_email(',') {
+        parse_csv(text, b',', ';')
+    } else if names_email(';') {
+        parse_csv(text, b';', ',')
     } else {
-        Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(NewInvitation::new)
-            .collect())
+        parse_list(text)
     }
+}
+
+/// One email a line. A line holding `,` or `;` is refused: it is a CSV row without a header
+/// naming the `email` column, and sending it whole would invite a wrong address.
+fn parse_list(text: &str) -> Result<Vec<NewInvitation>, String> {
+    let mut items = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.contains([',', ';']) {
+            return Err(format!(
+                "line {}: `{line}` holds `,` or `;`; a CSV file needs a first line naming its columns, one of them `email`",
+                number + 1
+            ));
+        }
+        items.push(NewInvitation::new(line));
+    }
+    Ok(items)
 }
 
 enum Column {
@@ -33,17 +56,22 @@ enum Column {
     Attribute(String),
 }
 
-fn split_list(value: &str) -> Vec<String> {
+fn split_list(value: &str, separator: char) -> Vec<String> {
     value
-        .split(';')
+        .split(separator)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
         .collect()
 }
 
-fn parse_csv(text: &str) -> Result<Vec<NewInvitation>, String> {
+fn parse_csv(
+    text: &str,
+    delimiter: u8,
+    list_separator: char,
+) -> Result<Vec<NewInvitation>, String> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .trim(csv::Trim::All)
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -70,13 +98,13 @@ fn parse_csv(text: &str) -> Result<Vec<NewInvitation>, String> {
         for (column, value) in columns.iter().zip(record.iter()) {
             match column {
                 Column::Email => item.email = value.to_owned(),
-                Column::Roles => item.roles = split_list(value),
+                Column::Roles => item.roles = split_list(value, list_separator),
                 Column::RedirectUri if !value.is_empty() => {
                     item.redirect_uri = Some(value.to_owned())
                 }
                 Column::RedirectUri => {}
                 Column::Attribute(key) => {
-                    let values = split_list(value);
+                    let values = split_list(value, list_separator);
                     if !values.is_empty() {
                         attributes.insert(key.clone(), values);
                     }
@@ -113,6 +141,26 @@ mod tests {
         );
         assert_eq!(items[0].attributes["team"], ["blue"]);
         assert_eq!(items[1], NewInvitation::new("b@x.io"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_semicolon_separated_files_are_read() {
+        let items = parse("\u{feff}email,roles\nbom1@x.io,admin\n").unwrap();
+        assert_eq!(items[0].email, "bom1@x.io");
+        assert_eq!(items[0].roles, ["admin"]);
+        let items = parse("\u{feff}Email;Roles;attr.team\nsemi@x.io;admin,member;blue\n").unwrap();
+        assert_eq!(items[0].email, "semi@x.io");
+        assert_eq!(items[0].roles, ["admin", "member"]);
+        assert_eq!(items[0].attributes["team"], ["blue"]);
+        let items = parse("\u{feff}a@x.io\n").unwrap();
+        assert_eq!(items[0].email, "a@x.io");
+    }
+
+    #[test]
+    fn a_plain_list_line_with_a_separator_is_refused_with_its_line() {
+        let e = parse("# people\na@x.io\nb@x.io,admin\n").unwrap_err();
+        assert!(e.starts_with("line 3:"), "{e}");
+        assert!(parse("a@x.io;admin\n").unwrap_err().starts_with("line 1:"));
     }
 
     #[test]
