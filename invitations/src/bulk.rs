@@ -15,7 +15,40 @@ use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, ErrorKind};
+use crate::org::CreateInvitation;
 use crate::{OrgInvitations, validate};
+
+impl OrgInvitations {
+    /// Invites many people: checks every item first, drops duplicates, then creates
+    /// idempotently with bounded concurrency; see [`CreateMany`].
+    pub fn create_many<I: Into<NewInvitation>>(
+        &self,
+        items: impl IntoIterator<Item = I>,
+    ) -> CreateMany {
+        CreateMany::new(self.clone(), items.into_iter().map(Into::into).collect())
+    }
+
+    /// Deletes every invitation whose email contains `search` (lower-cased); see
+    /// [`DeleteMatching`].
+    pub fn delete_matching(&self, search: impl AsRef<str>) -> DeleteMatching {
+        DeleteMatching::new(self.clone(), search.as_ref().to_owned())
+    }
+
+    /// The create builder for one bulk item.
+    pub(crate) fn create_from(&self, item: &NewInvitation) -> CreateInvitation {
+        let mut create = self
+            .create(item.email.clone())
+            .roles(item.roles.iter().cloned())
+            .send_email(item.send_email);
+        if let Some(uri) = &item.redirect_uri {
+            create = create.redirect_uri(uri.clone());
+        }
+        for (key, values) in &item.attributes {
+            create = create.attribute(key.clone(), values.iter().cloned());
+        }
+        create
+    }
+}
 
 /// Requests in flight at once, unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;

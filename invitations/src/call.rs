@@ -1,19 +1,21 @@
-//! The one path every API call takes: token, request id, attempts, retries, tracing.
+//! The one path every API call takes: token, request id, attempts, tracing, and carrying out
+//! the retry decision of [`next_step`].
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use tracing::{Instrument, field};
 
-use crate::Client;
 use crate::auth::{TokenSource, bearer_header};
 use crate::error::{Error, ErrorKind, Sent};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
 use crate::response::{ResponseHead, from_raw};
-use crate::retry::{Effect, RetryConfig, outcome_unknown, retry_reason};
+use crate::retry::{
+    Clock, Effect, Next, Progress, RetryBudget, RetryConfig, next_step, outcome_unknown,
+};
 
 /// The header carrying the id of one logical operation, the same on every attempt.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -99,14 +101,51 @@ impl raw::RequestHook for AuthHook {
     }
 }
 
-impl Client {
-    /// Runs one logical operation: as many attempts as the retry policy and the operation's
-    /// effect allow, each built afresh by `attempt`.
+/// How calls behave, unless a builder overrides it.
+pub(crate) struct Settings {
+    pub(crate) retry: RetryConfig,
+    pub(crate) operation_timeout: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) budget: RetryBudget,
+    pub(crate) log_emails: bool,
+}
+
+/// What carries out calls: the generated client, where tokens come from, and the settings.
+/// A [`Client`](crate::Client) owns one.
+pub(crate) struct Engine {
+    pub(crate) raw: raw::Client,
+    pub(crate) tokens: TokenSource,
+    pub(crate) settings: Settings,
+}
+
+/// How a call ended well.
+pub(crate) enum Reply<T> {
+    /// The server answered the last attempt with success.
+    Answered(raw::ResponseValue<T>),
+    /// An earlier attempt did the work and its answer was lost; the last attempt met the
+    /// result, which this error (404, or 409 "already exists") describes.
+    DoneEarlier(Error),
+}
+
+impl<T> Reply<T> {
+    /// The answer, for operations that no earlier attempt can have completed unseen (reads,
+    /// plain creates): for them `next_step` never answers `DoneEarlier`.
+    pub(crate) fn answered(self) -> Result<raw::ResponseValue<T>, Error> {
+        match self {
+            Reply::Answered(value) => Ok(value),
+            Reply::DoneEarlier(error) => Err(error),
+        }
+    }
+}
+
+impl Engine {
+    /// Runs one logical operation: as many attempts as [`next_step`] allows, each built
+    /// afresh by `attempt`.
     pub(crate) async fn call<'a, T, Fut>(
         &'a self,
         call: Call<'_>,
         attempt: impl Fn(&'a raw::Client) -> Fut,
-    ) -> Result<raw::ResponseValue<T>, Error>
+    ) -> Result<Reply<T>, Error>
     where
         Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
     {
@@ -120,29 +159,31 @@ impl Client {
             email = field::Empty,
             attempts = field::Empty,
         );
-        if self.settings().log_emails
+        if self.settings.log_emails
             && let Some(email) = call.email
         {
             span.record("email", email);
         }
         let operation = call.operation;
-        self.retry_loop(call, &request_id, attempt)
+        self.attempts(call, &request_id, attempt)
             .instrument(span)
             .await
             .map_err(|e| e.with_operation(operation))
     }
 
-    async fn retry_loop<'a, T, Fut>(
+    /// The attempts of one operation, carrying out what [`next_step`] decides after each
+    /// failure.
+    async fn attempts<'a, T, Fut>(
         &'a self,
         call: Call<'_>,
         request_id: &str,
         attempt: impl Fn(&'a raw::Client) -> Fut,
-    ) -> Result<raw::ResponseValue<T>, Error>
+    ) -> Result<Reply<T>, Error>
     where
         Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
     {
-        let settings = self.settings();
-        let retry = call.options.retry.as_ref().unwrap_or(&settings.retry);
+        let settings = &self.settings;
+        let policy = call.options.retry.as_ref().unwrap_or(&settings.retry);
         let clock = &settings.clock;
         let deadline = call
             .options
@@ -154,18 +195,11 @@ impl Client {
             HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
 
         let mut attempts = 0u32;
-        let mut retries = 0u32;
-        let mut refreshed_after_401 = false;
-        let mut outcome_unknown_so_far = false;
+        let mut progress = Progress::default();
         loop {
             attempts += 1;
-            let earlier_unknown = outcome_unknown_so_far;
-            let finish = |e: Error| {
-                tracing::Span::current().record("attempts", attempts);
-                e.with_attempts(attempts, request_id, earlier_unknown)
-            };
-            let remaining = deadline.map(|d| d.saturating_duration_since(clock.now()));
-            let limit = match (call.options.attempt_timeout, remaining) {
+            let time_left = deadline.map(|d| d.saturating_duration_since(clock.now()));
+            let limit = match (call.options.attempt_timeout, time_left) {
                 (Some(a), Some(r)) => Some(a.min(r)),
                 (a, r) => a.or(r),
             };
@@ -179,7 +213,7 @@ impl Client {
             // its passing failures are retried like the request's own.
             let mut token = None;
             let result = run_attempt(limit, async {
-                let got = self.tokens().token().await?;
+                let got = self.tokens.token().await?;
                 let authorization = bearer_header(&got)?;
                 token = Some(got);
                 let state = AttemptState {
@@ -187,9 +221,7 @@ impl Client {
                     request_id: request_id_header.clone(),
                     head: Mutex::new(None),
                 };
-                ATTEMPT
-                    .scope(state, send_once(attempt(self.raw_ref())))
-                    .await
+                ATTEMPT.scope(state, send_once(attempt(&self.raw))).await
             })
             .instrument(attempt_span.clone())
             .await
@@ -206,7 +238,7 @@ impl Client {
                     attempt_span.record("outcome", "ok");
                     settings.budget.refund(1);
                     tracing::Span::current().record("attempts", attempts);
-                    return Ok(value);
+                    return Ok(Reply::Answered(value));
                 }
                 Err(e) => e,
             };
@@ -214,65 +246,52 @@ impl Client {
                 attempt_span.record("status", status.as_u16());
             }
             attempt_span.record("outcome", field::debug(error.kind()));
-            outcome_unknown_so_far |= outcome_unknown(&error);
 
-            // The server answers 401 to an expired token and to a missing role alike: one
-            // re-send with a new token tells them apart without looping.
-            if error.kind() == ErrorKind::Unauthorized
-                && !refreshed_after_401
-                && self.tokens().can_refresh()
-            {
-                refreshed_after_401 = true;
-                if let Some(token) = &token {
-                    self.tokens().invalidate(token).await;
-                }
-                tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
-                continue;
-            }
-
-            let Some(reason) = retry_reason(call.effect, &error) else {
-                return Err(finish(error));
-            };
-            if retries + 1 >= retry.max_attempts {
-                tracing::debug!(parent: &attempt_span, reason = reason.as_str(), "no attempts left");
-                return Err(finish(error));
-            }
-            let asked = matches!(error.status().map(|s| s.as_u16()), Some(429 | 503))
-                .then(|| error.retry_after())
-                .flatten();
-            let delay = match asked {
-                Some(asked) if asked > retry.max_retry_after => {
-                    tracing::debug!(parent: &attempt_span, retry_after_s = asked.as_secs(), "Retry-After beyond the limit");
-                    return Err(finish(error));
-                }
-                Some(asked) => asked,
-                None => retry.backoff(retries + 1),
-            };
-            if let Some(deadline) = deadline
-                && clock
-                    .now()
-                    .checked_add(delay)
-                    .is_none_or(|then| then >= deadline)
-            {
-                tracing::debug!(parent: &attempt_span, delay_ms = delay.as_millis() as u64, "operation deadline reached");
-                return Err(finish(error.and_detail(
-                    "the operation's time limit leaves no room for another attempt",
-                )));
-            }
-            if !settings.budget.try_take(reason.cost()) {
-                tracing::debug!(parent: &attempt_span, "retry budget exhausted");
-                return Err(finish(
-                    error.and_detail("not retried: the client's retry budget is exhausted"),
-                ));
-            }
-            tracing::debug!(
-                parent: &attempt_span,
-                reason = reason.as_str(),
-                delay_ms = delay.as_millis() as u64,
-                "retrying"
+            let next = next_step(
+                call.effect,
+                &error,
+                progress,
+                policy,
+                self.tokens.can_refresh(),
+                &settings.budget,
+                deadline.map(|d| d.saturating_duration_since(clock.now())),
             );
-            clock.sleep(delay).await;
-            retries += 1;
+            let earlier_unknown = progress.earlier_outcome_unknown;
+            progress.earlier_outcome_unknown |= outcome_unknown(&error);
+            let finish = |e: Error| {
+                tracing::Span::current().record("attempts", attempts);
+                e.with_attempts(attempts, request_id, earlier_unknown)
+            };
+            match next {
+                Next::Fail(why) => {
+                    tracing::debug!(parent: &attempt_span, why, "not retried");
+                    return Err(finish(match why {
+                        Some(why) => error.and_detail(why),
+                        None => error,
+                    }));
+                }
+                Next::DoneEarlier => {
+                    tracing::debug!(parent: &attempt_span, "an earlier attempt did it");
+                    return Ok(Reply::DoneEarlier(finish(error)));
+                }
+                Next::RenewToken => {
+                    tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
+                    progress.renewed_token = true;
+                    if let Some(token) = &token {
+                        self.tokens.invalidate(token).await;
+                    }
+                }
+                Next::Retry { delay, reason } => {
+                    tracing::debug!(
+                        parent: &attempt_span,
+                        reason = reason.as_str(),
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
+                    clock.sleep(delay).await;
+                    progress.retries += 1;
+                }
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The client, its configuration, and the one path every call takes.
+//! The client and its configuration.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -10,11 +10,10 @@ use url::Url;
 
 use crate::auth::bearer_header;
 use crate::auth::{ClientCredentials, TokenProvider, TokenSource};
-use crate::call::AuthHook;
+use crate::call::{AuthHook, Engine, Settings};
 use crate::error::{Error, ErrorKind};
 use crate::raw;
 use crate::retry::{Clock, DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig, TokioClock};
-use crate::{MyInvitations, OrgInvitations};
 
 /// The server the spec names when no other is given.
 pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";
@@ -46,27 +45,16 @@ pub struct Client {
 }
 
 struct Inner {
-    raw: raw::Client,
-    tokens: TokenSource,
+    engine: Engine,
     server: Url,
-    settings: Settings,
-}
-
-/// How calls behave, unless a builder overrides it.
-pub(crate) struct Settings {
-    pub(crate) retry: RetryConfig,
-    pub(crate) operation_timeout: Option<Duration>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) budget: RetryBudget,
-    pub(crate) log_emails: bool,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let settings = &self.inner.settings;
+        let settings = &self.inner.engine.settings;
         f.debug_struct("Client")
             .field("server", &self.inner.server.as_str())
-            .field("auth", &self.inner.tokens)
+            .field("auth", &self.inner.engine.tokens)
             .field("retry", &settings.retry)
             .field("operation_timeout", &settings.operation_timeout)
             .field("budget", &settings.budget)
@@ -133,24 +121,10 @@ impl Client {
         builder.base_url(url.unwrap_or_default()).build()
     }
 
-    /// The invitations of one organization: a cheap handle that owns a clone of the client.
-    pub fn invitations(
-        &self,
-        realm: impl Into<String>,
-        org_id: impl Into<String>,
-    ) -> OrgInvitations {
-        OrgInvitations::new(self.clone(), realm.into(), org_id.into())
-    }
-
-    /// The invitations addressed to the user whose token this client sends.
-    pub fn my_invitations(&self, realm: impl Into<String>) -> MyInvitations {
-        MyInvitations::new(self.clone(), realm.into())
-    }
-
     /// The generated client underneath, with the same authentication, for what the facade
     /// does not cover.
     pub fn raw(&self) -> &raw::Client {
-        &self.inner.raw
+        &self.inner.engine.raw
     }
 
     /// The Keycloak server URL in use (without `/realms`).
@@ -158,16 +132,9 @@ impl Client {
         &self.inner.server
     }
 
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.inner.settings
-    }
-
-    pub(crate) fn tokens(&self) -> &TokenSource {
-        &self.inner.tokens
-    }
-
-    pub(crate) fn raw_ref(&self) -> &raw::Client {
-        &self.inner.raw
+    /// What carries out this client's calls.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 }
 
@@ -390,10 +357,12 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                raw,
-                tokens,
+                engine: Engine {
+                    raw,
+                    tokens,
+                    settings,
+                },
                 server,
-                settings,
             }),
         })
     }

@@ -117,8 +117,6 @@ struct Inner {
     /// it.
     source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     sent: Sent,
-    /// Whether an earlier attempt of the same operation may have been carried out.
-    earlier_outcome_unknown: bool,
     attempts: u32,
     request_id: Option<String>,
 }
@@ -140,7 +138,6 @@ impl Error {
                 retry_after: None,
                 source: None,
                 sent: Sent::No,
-                earlier_outcome_unknown: false,
                 attempts: 0,
                 request_id: None,
             }),
@@ -194,15 +191,10 @@ impl Error {
     ) -> Self {
         self.inner.attempts = attempts;
         self.inner.request_id = Some(request_id.to_owned());
-        self.inner.earlier_outcome_unknown = earlier_outcome_unknown;
         if earlier_outcome_unknown && self.inner.sent == Sent::No {
             self.inner.sent = Sent::Maybe;
         }
         self
-    }
-
-    pub(crate) fn earlier_outcome_unknown(&self) -> bool {
-        self.inner.earlier_outcome_unknown
     }
 
     pub(crate) fn with_server_message(mut self, message: Option<String>) -> Self {
@@ -284,13 +276,6 @@ impl Error {
     /// surely not: it is safe to send it again.
     pub fn may_have_been_sent(&self) -> bool {
         self.inner.sent != Sent::No
-    }
-
-    /// Whether the same request may succeed if sent again later: throttling, timeouts,
-    /// broken connections and the server errors that proxies and restarts cause.
-    pub fn is_retryable(&self) -> bool {
-        // The table the client's own retries use, for an operation safe to repeat.
-        crate::retry::retry_reason(crate::retry::Effect::Read, self).is_some()
     }
 
     /// 404: the realm, organization or invitation does not exist.

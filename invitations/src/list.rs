@@ -108,6 +108,7 @@ impl ListInvitations {
         let org = &self.org;
         let response = org
             .client
+            .engine()
             .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 let mut request = raw
                     .get_organization_invitations()
@@ -120,7 +121,8 @@ impl ListInvitations {
                 }
                 request.send()
             })
-            .await?;
+            .await?
+            .answered()?;
         let page = response.into_inner();
         if page.len() as u64 > max {
             // A proxy that drops the query string, or a server ignoring `max`: paging by

@@ -14,6 +14,16 @@ pub struct MyInvitations {
     realm: Arc<str>,
 }
 
+impl Client {
+    /// The invitations addressed to the user whose token this client sends.
+    pub fn my_invitations(&self, realm: impl Into<String>) -> MyInvitations {
+        MyInvitations {
+            client: self.clone(),
+            realm: realm.into().into(),
+        }
+    }
+}
+
 impl MyInvitations {
     fn call<'a>(
         &'a self,
@@ -28,13 +38,6 @@ impl MyInvitations {
             realm: &self.realm,
             org_id: None,
             email: None,
-        }
-    }
-
-    pub(crate) fn new(client: Client, realm: String) -> Self {
-        MyInvitations {
-            client,
-            realm: realm.into(),
         }
     }
 
@@ -83,10 +86,12 @@ impl ListMyInvitations {
         let me = &self.me;
         let response = me
             .client
+            .engine()
             .call(me.call(OP, Effect::Read, &self.options), |raw| {
                 raw.invitations().realm(&*me.realm).send()
             })
-            .await?;
+            .await?
+            .answered()?;
         Ok(response.into_inner())
     }
 }
@@ -116,6 +121,7 @@ impl Respond {
         let me = &self.me;
         let result = if self.accept {
             me.client
+                .engine()
                 .call(me.call(op, Effect::Remove, &self.options), |raw| {
                     raw.accept_invitation()
                         .realm(&*me.realm)
@@ -126,6 +132,7 @@ impl Respond {
                 .map(drop)
         } else {
             me.client
+                .engine()
                 .call(me.call(op, Effect::Remove, &self.options), |raw| {
                     raw.reject_invitation()
                         .realm(&*me.realm)
@@ -135,11 +142,8 @@ impl Respond {
                 .await
                 .map(drop)
         };
-        match result {
-            // An earlier attempt may have answered it before its answer was lost.
-            Err(e) if e.is_not_found() && e.earlier_outcome_unknown() => Ok(()),
-            other => other,
-        }
+        // Answered now, or by an earlier attempt whose answer was lost: done either way.
+        result
     }
 }
 

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
 
-use crate::bulk::{CreateMany, DeleteMatching, NewInvitation};
-use crate::call::{Call, CallOptions, call_builder};
+use crate::call::{Call, CallOptions, Reply, call_builder};
 use crate::error::{Error, ErrorKind};
 use crate::raw::types::InvitationRequestRepresentation;
 use crate::retry::Effect;
@@ -21,6 +20,17 @@ pub struct OrgInvitations {
     pub(crate) client: Client,
     pub(crate) realm: Arc<str>,
     pub(crate) org_id: Arc<str>,
+}
+
+impl Client {
+    /// The invitations of one organization: a cheap handle that owns a clone of the client.
+    pub fn invitations(
+        &self,
+        realm: impl Into<String>,
+        org_id: impl Into<String>,
+    ) -> OrgInvitations {
+        OrgInvitations::new(self.clone(), realm.into(), org_id.into())
+    }
 }
 
 impl OrgInvitations {
@@ -137,36 +147,6 @@ impl OrgInvitations {
             options: CallOptions::default(),
             id: invitation_id.into(),
         }
-    }
-
-    /// Invites many people: checks every item first, drops duplicates, then creates
-    /// idempotently with bounded concurrency; see [`CreateMany`].
-    pub fn create_many<I: Into<NewInvitation>>(
-        &self,
-        items: impl IntoIterator<Item = I>,
-    ) -> CreateMany {
-        CreateMany::new(self.clone(), items.into_iter().map(Into::into).collect())
-    }
-
-    /// Deletes every invitation whose email contains `search` (lower-cased); see
-    /// [`DeleteMatching`].
-    pub fn delete_matching(&self, search: impl AsRef<str>) -> DeleteMatching {
-        DeleteMatching::new(self.clone(), search.as_ref().to_owned())
-    }
-
-    /// The create builder for one bulk item.
-    pub(crate) fn create_from(&self, item: &NewInvitation) -> CreateInvitation {
-        let mut create = self
-            .create(item.email.clone())
-            .roles(item.roles.iter().cloned())
-            .send_email(item.send_email);
-        if let Some(uri) = &item.redirect_uri {
-            create = create.redirect_uri(uri.clone());
-        }
-        for (key, values) in &item.attributes {
-            create = create.attribute(key.clone(), values.iter().cloned());
-        }
-        create
     }
 
     /// The invitation whose email is exactly `email` (after trimming and lower-casing), if
@@ -296,6 +276,7 @@ impl CreateInvitation {
         };
         let result = org
             .client
+            .engine()
             .call(call, |raw| {
                 raw.add_organization_invitation()
                     .realm(&*org.realm)
@@ -304,16 +285,10 @@ impl CreateInvitation {
                     .send()
             })
             .await;
-        let response = match result {
-            Ok(response) => response,
-            Err(e)
-                if self.idempotent
-                    && e.kind() == ErrorKind::AlreadyInvited
-                    && e.earlier_outcome_unknown() =>
-            {
-                return self.reconcile(e).await;
-            }
-            Err(e) => return Err(e),
+        let response = match result? {
+            Reply::Answered(response) => response,
+            // An idempotent create whose earlier attempt stored the invitation.
+            Reply::DoneEarlier(conflict) => return self.reconcile(conflict).await,
         };
         let (location, id) = created_location(
             response.headers(),
@@ -475,6 +450,7 @@ impl GetInvitation {
         let org = &self.org;
         let result = org
             .client
+            .engine()
             .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 raw.get_organization_invitation_by_id()
                     .realm(&*org.realm)
@@ -483,7 +459,7 @@ impl GetInvitation {
                     .send()
             })
             .await;
-        match result {
+        match result.and_then(Reply::answered) {
             Ok(found) => Ok(Some(found.into_inner())),
             Err(e) if e.is_not_found() && !org.is_missing_org(&e) => Ok(None),
             Err(e) => Err(e),
@@ -519,13 +495,15 @@ impl CountInvitations {
         let org = &self.org;
         let response = org
             .client
+            .engine()
             .call(org.call(OP, Effect::Read, &self.options), |raw| {
                 raw.get_organization_invitation_count()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
                     .send()
             })
-            .await?;
+            .await?
+            .answered()?;
         let status = response.status();
         let count = response.into_inner();
         u64::try_from(count).map_err(|_| {
@@ -562,6 +540,7 @@ impl DeleteInvitation {
         let org = &self.org;
         let result = org
             .client
+            .engine()
             .call(org.call(OP, Effect::Remove, &self.options), |raw| {
                 raw.remove_organization_invitation()
                     .realm(&*org.realm)
@@ -571,10 +550,9 @@ impl DeleteInvitation {
             })
             .await;
         match result {
-            Ok(_) => Ok(()),
+            // Deleted now, or by an earlier attempt whose answer was lost.
+            Ok(Reply::Answered(_) | Reply::DoneEarlier(_)) => Ok(()),
             Err(e) if e.is_not_found() && self.ignore_missing => Ok(()),
-            // An earlier attempt may have deleted it before its answer was lost.
-            Err(e) if e.is_not_found() && e.earlier_outcome_unknown() => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -598,6 +576,7 @@ impl ResendInvitation {
         self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         org.client
+            .engine()
             .call(
                 org.call(OP, Effect::Create { idempotent: false }, &self.options),
                 |raw| {
@@ -608,7 +587,8 @@ impl ResendInvitation {
                         .send()
                 },
             )
-            .await?;
+            .await?
+            .answered()?;
         Ok(())
     }
 }

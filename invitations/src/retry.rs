@@ -207,6 +207,87 @@ impl RetryReason {
     }
 }
 
+/// Where a call stands when an attempt has failed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Progress {
+    /// Retries made so far (the 401 renewal is not one).
+    pub(crate) retries: u32,
+    /// Whether the one re-send with a new token after a 401 was made.
+    pub(crate) renewed_token: bool,
+    /// Whether an attempt before this one may have been carried out.
+    pub(crate) earlier_outcome_unknown: bool,
+}
+
+/// What the call does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Returns the error, with this added to its detail if set.
+    Fail(Option<&'static str>),
+    /// Drops the token the server refused and sends again with a new one.
+    RenewToken,
+    /// Waits `delay`, then sends again.
+    Retry {
+        delay: Duration,
+        reason: RetryReason,
+    },
+    /// An earlier attempt did what the call asked: its answer was lost, and this attempt met
+    /// the result (the invitation gone, or already there).
+    DoneEarlier,
+}
+
+/// The retry decision, every rule of it, in one place. No I/O: the caller carries the answer
+/// out. `time_left` is what remains of the operation's time limit; `budget` is taken from
+/// only when the answer is [`Next::Retry`].
+pub(crate) fn next_step(
+    effect: Effect,
+    error: &Error,
+    progress: Progress,
+    policy: &RetryConfig,
+    can_renew_token: bool,
+    budget: &RetryBudget,
+    time_left: Option<Duration>,
+) -> Next {
+    // A retry met the result of an earlier attempt whose answer was lost.
+    if progress.earlier_outcome_unknown {
+        match (effect, error.kind()) {
+            (Effect::Remove, ErrorKind::NotFound)
+            | (Effect::Create { idempotent: true }, ErrorKind::AlreadyInvited) => {
+                return Next::DoneEarlier;
+            }
+            _ => {}
+        }
+    }
+    // The server answers 401 to an expired token and to a missing role alike: one re-send
+    // with a new token tells them apart without looping.
+    if error.kind() == ErrorKind::Unauthorized && !progress.renewed_token && can_renew_token {
+        return Next::RenewToken;
+    }
+    let Some(reason) = retry_reason(effect, error) else {
+        return Next::Fail(None);
+    };
+    if progress.retries + 1 >= policy.max_attempts {
+        return Next::Fail(None);
+    }
+    let asked = matches!(error.status().map(|s| s.as_u16()), Some(429 | 503))
+        .then(|| error.retry_after())
+        .flatten();
+    let delay = match asked {
+        // The caller sees the delay asked for on the error, and can decide.
+        Some(asked) if asked > policy.max_retry_after => return Next::Fail(None),
+        Some(asked) => asked,
+        None => policy.backoff(progress.retries + 1),
+    };
+    if time_left.is_some_and(|left| delay >= left) {
+        return Next::Fail(Some(
+            "the operation's time limit leaves no room for another attempt",
+        ));
+    }
+    if !budget.try_take(reason.cost()) {
+        return Next::Fail(Some("not retried: the client's retry budget is exhausted"));
+    }
+    Next::Retry { delay, reason }
+}
+
 /// Whether `error` of an operation with `effect` may be retried, and why.
 pub(crate) fn retry_reason(effect: Effect, error: &Error) -> Option<RetryReason> {
     let status = error.status().map(|s| s.as_u16());
@@ -226,6 +307,15 @@ pub(crate) fn retry_reason(effect: Effect, error: &Error) -> Option<RetryReason>
     match effect {
         Effect::Read | Effect::Remove | Effect::Create { idempotent: true } => Some(reason),
         Effect::Create { idempotent: false } => None,
+    }
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again later: throttling, timeouts,
+    /// broken connections and the server errors that proxies and restarts cause. The table
+    /// the client's own retries use, for an operation safe to repeat.
+    pub fn is_retryable(&self) -> bool {
+        retry_reason(Effect::Read, self).is_some()
     }
 }
 
@@ -273,6 +363,89 @@ mod tests {
         assert!(!budget.try_take(RETRY_COST));
         budget.refund(100);
         assert!(budget.try_take(TIMEOUT_RETRY_COST));
+    }
+
+    /// Every rule of the retry decision, without a server.
+    #[test]
+    fn next_step_table() {
+        use reqwest::StatusCode as S;
+        let status = |kind, code: u16| Error::new(kind).with_status(S::from_u16(code).unwrap());
+        let unavailable = || status(ErrorKind::Server, 503);
+        let throttled = |secs| {
+            status(ErrorKind::RateLimited, 429).with_retry_after(Some(Duration::from_secs(secs)))
+        };
+        let token_unavailable = || unavailable().with_sent(Sent::No);
+        let already = || status(ErrorKind::AlreadyInvited, 409);
+        let gone = || status(ErrorKind::NotFound, 404);
+        let refused = || status(ErrorKind::Unauthorized, 401);
+        let create = Effect::Create { idempotent: false };
+        let idempotent = Effect::Create { idempotent: true };
+        let first = Progress::default();
+        let after_unknown = Progress {
+            retries: 1,
+            earlier_outcome_unknown: true,
+            ..Progress::default()
+        };
+        let last = Progress {
+            retries: 2,
+            ..Progress::default()
+        };
+        let renewed = Progress {
+            renewed_token: true,
+            ..Progress::default()
+        };
+        let retry = |ms, reason| Next::Retry {
+            delay: Duration::from_millis(ms),
+            reason,
+        };
+        let deadline = Some("the operation's time limit leaves no room for another attempt");
+        let budget = Some("not retried: the client's retry budget is exhausted");
+        let ample = Some(Duration::from_secs(3600));
+
+        // (what, effect, error, progress, can renew, budget left, time left, expected)
+        type Case = (
+            &'static str,
+            Effect,
+            Error,
+            Progress,
+            bool,
+            u32,
+            Option<Duration>,
+            Next,
+        );
+        #[rustfmt::skip]
+        let table: Vec<Case> = vec![
+            ("read 503", Effect::Read, unavailable(), first, true, 100, None, retry(100, RetryReason::ServerError)),
+            ("read 503, second retry", Effect::Read, unavailable(), Progress { retries: 1, ..first }, true, 100, None, retry(200, RetryReason::ServerError)),
+            ("read 503, attempts used up", Effect::Read, unavailable(), last, true, 100, None, Next::Fail(None)),
+            ("429 waits as asked", Effect::Read, throttled(2), first, true, 100, None, retry(2000, RetryReason::Throttled)),
+            ("429 beyond the cap", Effect::Read, throttled(120), first, true, 100, None, Next::Fail(None)),
+            ("deadline too close", Effect::Read, unavailable(), first, true, 100, Some(Duration::from_millis(50)), Next::Fail(deadline)),
+            ("deadline far", Effect::Read, unavailable(), first, true, 100, ample, retry(100, RetryReason::ServerError)),
+            ("budget empty", Effect::Read, unavailable(), first, true, 0, None, Next::Fail(budget)),
+            ("plain create 503", create, unavailable(), first, true, 100, None, Next::Fail(None)),
+            ("plain create, token 503", create, token_unavailable(), first, true, 100, None, retry(100, RetryReason::NotDelivered)),
+            ("plain create 429", create, throttled(1), first, true, 100, None, retry(1000, RetryReason::Throttled)),
+            ("idempotent create 503", idempotent, unavailable(), first, true, 100, None, retry(100, RetryReason::ServerError)),
+            ("idempotent create meets its own invitation", idempotent, already(), after_unknown, true, 100, None, Next::DoneEarlier),
+            ("idempotent create, first 409", idempotent, already(), first, true, 100, None, Next::Fail(None)),
+            ("plain create never reconciles", create, already(), after_unknown, true, 100, None, Next::Fail(None)),
+            ("remove meets its own deletion", Effect::Remove, gone(), after_unknown, true, 100, None, Next::DoneEarlier),
+            ("remove, first 404", Effect::Remove, gone(), first, true, 100, None, Next::Fail(None)),
+            ("read 404 after unknown", Effect::Read, gone(), after_unknown, true, 100, None, Next::Fail(None)),
+            ("401 renews once", create, refused(), first, true, 100, None, Next::RenewToken),
+            ("second 401", Effect::Read, refused(), renewed, true, 100, None, Next::Fail(None)),
+            ("401 with a fixed token", Effect::Read, refused(), first, false, 100, None, Next::Fail(None)),
+            ("400", Effect::Read, status(ErrorKind::BadRequest, 400), first, true, 100, None, Next::Fail(None)),
+        ];
+        let policy = RetryConfig::default().without_jitter();
+        for (what, effect, error, progress, can_renew, left, time_left, expected) in table {
+            let budget = RetryBudget::new(left);
+            let next = next_step(
+                effect, &error, progress, &policy, can_renew, &budget, time_left,
+            );
+            assert_eq!(next, expected, "{what}");
+        }
     }
 
     #[test]
