@@ -94,7 +94,7 @@ impl TokenSource {
         match self {
             TokenSource::Static(token) => Ok(token.clone()),
             TokenSource::Provider(provider) => provider.token().await.map_err(|e| {
-                Error::new(ErrorKind::Auth)
+                Error::new(ErrorKind::NoToken)
                     .with_detail("the token provider failed")
                     .with_source(e)
             }),
@@ -257,10 +257,10 @@ impl ClientCredentials {
 
     /// One token request. Its failures leave the API request unsent (`Sent::No`): passing
     /// ones (unreachable, timed out, 408, 429, 5xx) keep their kind so that the call retries
-    /// them under its policy; the rest are [`ErrorKind::Auth`].
+    /// them under its policy; the rest are [`ErrorKind::NoToken`].
     async fn grant(&self) -> Result<(SecretString, Duration), Error> {
         let endpoint = format!("token endpoint {}", self.token_url);
-        let auth_error = || Error::new(ErrorKind::Auth);
+        let auth_error = || Error::new(ErrorKind::NoToken);
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &self.client_id)
@@ -323,7 +323,7 @@ impl ClientCredentials {
 pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue, Error> {
     let mut value =
         HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            Error::new(ErrorKind::Auth).with_detail("the token is not a valid HTTP header value")
+            Error::new(ErrorKind::NoToken).with_detail("the token is not a valid HTTP header value")
         })?;
     value.set_sensitive(true);
     Ok(value)
@@ -403,9 +403,9 @@ mod tests {
     async fn a_failed_refresh_is_retried_by_the_next_caller() {
         let cache = TokenCache::default();
         let failed = cache
-            .get_or_refresh(|| async { Err(Error::new(ErrorKind::Auth)) })
+            .get_or_refresh(|| async { Err(Error::new(ErrorKind::NoToken)) })
             .await;
-        assert_eq!(failed.unwrap_err().kind(), ErrorKind::Auth);
+        assert_eq!(failed.unwrap_err().kind(), ErrorKind::NoToken);
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let token = cache
             .get_or_refresh(|| counting_fetcher(&calls, Duration::from_secs(60)))

@@ -119,7 +119,7 @@ pub enum Outcome {
     /// Not sent, because an earlier error would have failed it too.
     NotAttempted {
         /// The error that stopped the run.
-        reason: String,
+        stopped_by: Error,
     },
     /// Dry run: would be created.
     WouldCreate,
@@ -161,7 +161,9 @@ impl Outcome {
     /// The error, for `Invalid` and `Failed`.
     pub fn error(&self) -> Option<&Error> {
         match self {
-            Outcome::Invalid(e) | Outcome::Failed(e) => Some(e),
+            Outcome::Invalid(e) | Outcome::Failed(e) | Outcome::NotAttempted { stopped_by: e } => {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -208,9 +210,6 @@ impl ItemResult {
         }
         if let Some(error) = self.outcome.error() {
             value["error"] = error.to_string().into();
-        }
-        if let Outcome::NotAttempted { reason } = &self.outcome {
-            value["error"] = reason.clone().into();
         }
         if let Outcome::Duplicate { first_index } = self.outcome {
             value["duplicate_of"] = first_index.into();
@@ -366,10 +365,11 @@ impl fmt::Debug for CreateMany {
 
 /// Stops a run once an error shows every further item would fail too.
 #[derive(Default)]
-struct StopSignal(Mutex<Option<String>>);
+struct StopSignal(Mutex<Option<Error>>);
 
 impl StopSignal {
-    fn reason(&self) -> Option<String> {
+    /// The error that stopped the run, if one did.
+    fn stopped_by(&self) -> Option<Error> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -377,11 +377,14 @@ impl StopSignal {
     fn stop_if_fatal(&self, error: &Error) {
         let fatal = matches!(
             error.kind(),
-            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::NotFound | ErrorKind::Auth
+            ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::NotFound
+                | ErrorKind::NoToken
         );
         if fatal {
-            let mut reason = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            reason.get_or_insert_with(|| format!("stopped after: {error}"));
+            let mut stopped_by = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            stopped_by.get_or_insert_with(|| error.clone());
         }
     }
 }
@@ -466,8 +469,8 @@ impl CreateMany {
             .map(move |(index, email, request)| {
                 let (org, stop, rate) = (org.clone(), stop.clone(), rate.clone());
                 async move {
-                    if let Some(reason) = stop.reason() {
-                        let outcome = Outcome::NotAttempted { reason };
+                    if let Some(stopped_by) = stop.stopped_by() {
+                        let outcome = Outcome::NotAttempted { stopped_by };
                         return ItemResult {
                             index,
                             email,
@@ -576,8 +579,8 @@ impl DeleteMatching {
                 async move {
                     let id = invitation.id;
                     let email = invitation.email;
-                    let outcome = if let Some(reason) = stop.reason() {
-                        Outcome::NotAttempted { reason }
+                    let outcome = if let Some(stopped_by) = stop.stopped_by() {
+                        Outcome::NotAttempted { stopped_by }
                     } else if dry_run {
                         Outcome::WouldDelete { id }
                     } else {

@@ -50,9 +50,10 @@ pub enum ErrorKind {
     /// invitations already listed (the server ignores `first`), or a page held more than
     /// asked for (it ignores `max`, or a proxy drops the query).
     RepeatedPage,
-    /// Getting a token failed (the token endpoint refused the client credentials, or the
-    /// caller's token function failed).
-    Auth,
+    /// No usable token could be obtained: the token endpoint refused the client credentials
+    /// or answered without a usable token, or the caller's token provider failed. (The token
+    /// endpoint's passing failures keep their own kinds: `Server`, `Timeout`, ...)
+    NoToken,
 }
 
 impl ErrorKind {
@@ -76,7 +77,7 @@ impl ErrorKind {
             ErrorKind::Decode => "unreadable response",
             ErrorKind::MissingLocation => "created, but the response does not name the invitation",
             ErrorKind::RepeatedPage => "the server's paging does not progress",
-            ErrorKind::Auth => "could not get a token",
+            ErrorKind::NoToken => "could not get a token",
         }
     }
 }

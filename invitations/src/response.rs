@@ -214,7 +214,7 @@ pub(crate) async fn from_raw(
         }
         raw::Error::InvalidUpgrade(e) => transport_error(e),
         raw::Error::InvalidRequest(why) => Error::new(ErrorKind::InvalidInput).with_detail(why),
-        raw::Error::Custom(why) => Error::new(ErrorKind::Auth).with_detail(why),
+        raw::Error::Custom(why) => Error::new(ErrorKind::NoToken).with_detail(why),
     }
 }
 

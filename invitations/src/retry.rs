@@ -497,7 +497,7 @@ mod tests {
             Some(RetryReason::NotDelivered)
         );
         assert!(!outcome_unknown(&token_unavailable));
-        let refused_credentials = Error::new(ErrorKind::Auth)
+        let refused_credentials = Error::new(ErrorKind::NoToken)
             .with_status(reqwest::StatusCode::UNAUTHORIZED)
             .with_sent(Sent::No);
         assert_eq!(retry_reason(Effect::Read, &refused_credentials), None);

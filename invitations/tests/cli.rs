@@ -2,18 +2,16 @@
 
 use std::process::Output;
 
+use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use serde_json::Value;
 
-const TOKEN: &str = "cli-secret-token-123";
+const TOKEN: &str = MANAGE_TOKEN;
 const SECRET: &str = "cli-client-secret-456";
 const BIN: &str = env!("CARGO_BIN_EXE_phasetwo-invitations");
 
 async fn server() -> FakeServer {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member", "admin"]);
-    server.add_token(TOKEN, Permission::Manage);
-    server
+    Fixture::start().await.server
 }
 
 /// Runs the tool with the connection given through the environment, as an operator would.

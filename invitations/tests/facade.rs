@@ -849,7 +849,7 @@ async fn refused_client_credentials_are_an_auth_error_without_the_secret() {
         .build()
         .unwrap();
     let e = client.invitations("acme", ORG).count().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::NoToken);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
     assert_eq!(
         e.server_message(),
@@ -898,7 +898,7 @@ async fn a_token_provider_is_asked_before_every_request() {
         .build()
         .unwrap();
     let e = failing.invitations("acme", ORG).count().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::NoToken);
     assert_eq!(
         std::error::Error::source(&e).map(|s| s.to_string()),
         Some("vault sealed".to_owned())

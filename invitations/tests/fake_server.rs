@@ -3,19 +3,16 @@
 
 use std::time::Duration;
 
+use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, VIEW_TOKEN};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const MANAGE: &str = "manage-token";
-const VIEW: &str = "view-token";
+const MANAGE: &str = MANAGE_TOKEN;
+const VIEW: &str = VIEW_TOKEN;
 
 async fn server() -> FakeServer {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member", "admin"]);
-    server.add_token(MANAGE, Permission::Manage);
-    server.add_token(VIEW, Permission::View);
-    server
+    Fixture::start().await.server
 }
 
 struct Http {
@@ -487,7 +484,7 @@ async fn requests_are_recorded_as_sent() {
     assert_eq!(requests[0].path, "/realms/acme/orgs/org-1/invitations");
     assert_eq!(
         requests[0].header("authorization"),
-        Some("Bearer manage-token")
+        Some(format!("Bearer {MANAGE}").as_str())
     );
     assert_eq!(&requests[0].body[..], br#"{"email":"a@x.io"}"#);
 }

@@ -6,44 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use httpmock::prelude::*;
-use phasetwo_invitations::{BoxFuture, Client, ClientBuilder, Clock, ErrorKind, RetryConfig};
+use phasetwo_invitations::testing::support::VirtualClock;
+use phasetwo_invitations::{Client, ClientBuilder, ErrorKind, RetryConfig};
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";
 const TOKEN: &str = "bearer-secret-xyz";
-
-/// A clock whose `sleep` returns at once and moves virtual time forward.
-#[derive(Clone)]
-struct VirtualClock {
-    start: Instant,
-    state: Arc<Mutex<(Duration, Vec<Duration>)>>,
-}
-
-impl VirtualClock {
-    fn new() -> Self {
-        VirtualClock {
-            start: Instant::now(),
-            state: Arc::new(Mutex::new((Duration::ZERO, Vec::new()))),
-        }
-    }
-
-    /// Every wait the retry loop asked for, in order.
-    fn sleeps(&self) -> Vec<Duration> {
-        self.state.lock().unwrap().1.clone()
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.start + self.state.lock().unwrap().0
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let mut state = self.state.lock().unwrap();
-        state.0 += duration;
-        state.1.push(duration);
-        Box::pin(async {})
-    }
-}
 
 fn builder(server: &MockServer, clock: &VirtualClock) -> ClientBuilder {
     Client::builder()
@@ -797,7 +765,7 @@ async fn unusable_token_answers_are_named_and_not_cached() {
         let org = client.invitations("acme", "o1");
         for _ in 0..2 {
             let e = org.count().await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Auth, "{body}: {e}");
+            assert_eq!(e.kind(), ErrorKind::NoToken, "{body}: {e}");
             assert!(e.to_string().contains(expect), "{body}: {e}");
             assert!(!e.to_string().contains("svc-secret-value"));
         }

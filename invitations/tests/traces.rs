@@ -2,50 +2,17 @@
 //! In a test binary of its own: a tracing subscriber scoped to one test must not race with
 //! other tests' threads.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use httpmock::prelude::*;
-use phasetwo_invitations::{BoxFuture, Client, Clock, ErrorKind, RetryConfig};
+use phasetwo_invitations::testing::support::{TraceCapture, VirtualClock};
+use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";
 const TOKEN: &str = "bearer-secret-xyz";
 
-/// Waits between attempts without waiting.
-struct NoWait;
-
-impl Clock for NoWait {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
 /// Everything the library traces, at TRACE, with and without the opt-in for emails.
 async fn traced_create(log_emails: bool) -> String {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let capture = TraceCapture::start();
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -68,7 +35,7 @@ async fn traced_create(log_emails: bool) -> String {
         .base_url(server.base_url())
         .bearer_token(TOKEN)
         .retry(RetryConfig::default().without_jitter())
-        .clock(NoWait)
+        .clock(VirtualClock::new())
         .log_emails(log_emails)
         .build()
         .unwrap();
@@ -78,8 +45,7 @@ async fn traced_create(log_emails: bool) -> String {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
+    capture.text()
 }
 
 /// One test in this binary, so that nothing else traces meanwhile.

@@ -4,30 +4,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use phasetwo_invitations::testing::support::{Fixture, VIEW_TOKEN, client_of};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
-use phasetwo_invitations::{Client, NewInvitation, Outcome, RetryConfig};
-
-async fn setup() -> (FakeServer, Client) {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member", "admin"]);
-    server.add_token("admin", Permission::Manage);
-    server.add_token("viewer", Permission::View);
-    let client = client(&server, "admin");
-    (server, client)
-}
-
-fn client(server: &FakeServer, token: &str) -> Client {
-    Client::builder()
-        .base_url(server.url())
-        .bearer_token(token)
-        .retry(
-            RetryConfig::default()
-                .initial_backoff(Duration::from_millis(1))
-                .max_attempts(4),
-        )
-        .build()
-        .unwrap()
-}
+use phasetwo_invitations::{Client, NewInvitation, Outcome};
 
 /// 1,000 rows: 900 distinct valid emails, 60 duplicates (other case, spaces), 40 invalid.
 fn thousand_rows() -> (Vec<String>, BTreeSet<String>) {
@@ -60,7 +39,7 @@ fn stored_emails(server: &FakeServer) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_rows_give_the_exact_report_and_a_rerun_creates_nothing() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     let (rows, expected) = thousand_rows();
 
@@ -89,7 +68,7 @@ async fn a_thousand_rows_give_the_exact_report_and_a_rerun_creates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_leave_exactly_one_invitation_per_email_and_a_truthful_report() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     let create = Scope::Operation("addOrganizationInvitation");
     // About a fifth of the creates meet a fault, spread over the run; prime periods, so that
@@ -161,8 +140,8 @@ async fn faults_leave_exactly_one_invitation_per_email_and_a_truthful_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_stops_the_run_early() {
-    let (server, _) = setup().await;
-    let viewer = client(&server, "viewer");
+    let Fixture { server, .. } = Fixture::start().await;
+    let viewer = client_of(&server, VIEW_TOKEN).build().unwrap();
     let emails: Vec<String> = (0..100).map(|i| format!("v{i}@example.com")).collect();
     let report = viewer
         .invitations("acme", "org-1")
@@ -187,7 +166,10 @@ async fn a_401_stops_the_run_early() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_organization_stops_the_run_too() {
-    let (_server, client) = setup().await;
+    let Fixture {
+        server: _server,
+        client,
+    } = Fixture::start().await;
     let report = client
         .invitations("acme", "no-such-org")
         .create_many(["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io", "f@x.io"])
@@ -201,7 +183,7 @@ async fn an_unknown_organization_stops_the_run_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_item_refusals_do_not_stop_the_run() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_member("acme", "org-1", "member@x.io");
     server.add_invitation("acme", "org-1", "invited@x.io");
     let items = vec![
@@ -243,7 +225,7 @@ async fn per_item_refusals_do_not_stop_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_sends_no_write() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_invitation("acme", "org-1", "existing@x.io");
     server.clear_requests();
     let report = client
@@ -264,7 +246,7 @@ async fn a_dry_run_sends_no_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_matching_collects_first_then_deletes() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     for i in 0..130 {
         server.add_invitation("acme", "org-1", &format!("temp{i}@old.example.com"));
     }
@@ -300,7 +282,10 @@ async fn delete_matching_collects_first_then_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_limit_spaces_out_creates() {
-    let (_server, client) = setup().await;
+    let Fixture {
+        server: _server,
+        client,
+    } = Fixture::start().await;
     let emails: Vec<String> = (0..5).map(|i| format!("r{i}@x.io")).collect();
     let started = Instant::now();
     let report = client
@@ -323,8 +308,7 @@ async fn the_rate_limit_spaces_out_creates() {
 /// so the run completes instead of stopping with everything not attempted.
 #[tokio::test]
 async fn a_token_endpoint_blip_does_not_stop_a_bulk_run() {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member"]);
+    let server = Fixture::start().await.server;
     server.add_client(
         "acme",
         "svc",

@@ -962,7 +962,7 @@ async fn client_credentials_through_the_facade() {
         .count()
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::NoToken);
     assert!(!format!("{e} {e:?}").contains("wrong-secret"));
 }
 

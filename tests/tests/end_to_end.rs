@@ -4,29 +4,15 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations::testing::support::Fixture;
+use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
-
-const TOKEN: &str = "admin-token";
-
-async fn setup() -> (FakeServer, Client) {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member", "admin"]);
-    server.add_token(TOKEN, Permission::Manage);
-    let client = Client::builder()
-        .base_url(format!("{}/", server.url()))
-        .bearer_token(TOKEN)
-        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
-        .build()
-        .unwrap();
-    (server, client)
-}
 
 /// The facade's design program, with an administrator's and an invitee's client.
 #[tokio::test]
 async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo_invitations::Error>
 {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_token("alice-token", Permission::User("alice@example.com".into()));
     let org = client.invitations("acme", "org-1");
     let created = org
@@ -84,7 +70,7 @@ async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo
 
 #[tokio::test]
 async fn server_refusals_come_back_typed() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_token("viewer", Permission::View);
     let org = client.invitations("acme", "org-1");
     let e = org.create("a@x.io").roles(["owner"]).await.unwrap_err();
@@ -115,7 +101,7 @@ async fn server_refusals_come_back_typed() {
 
 #[tokio::test]
 async fn paging_over_many_invitations_sees_each_once() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     for i in 0..250 {
         server.add_invitation("acme", "org-1", &format!("user{i:03}@example.com"));
     }
@@ -146,7 +132,7 @@ async fn paging_over_many_invitations_sees_each_once() {
 
 #[tokio::test]
 async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     let create = Scope::Operation("addOrganizationInvitation");
 
@@ -175,7 +161,7 @@ async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
 
 #[tokio::test]
 async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     server.inject(Fault::new(
         Scope::Operation("getOrganizationInvitationCount"),
@@ -196,7 +182,7 @@ async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
 
 #[tokio::test]
 async fn throttling_and_unavailability_are_ridden_out() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     server.inject(Fault::new(
         Scope::Operation("addOrganizationInvitation"),
@@ -221,7 +207,7 @@ async fn throttling_and_unavailability_are_ridden_out() {
 
 #[tokio::test]
 async fn broken_bodies_are_typed_errors() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_invitation("acme", "org-1", "a@x.io");
     let org = client.invitations("acme", "org-1");
     let list = Scope::Operation("getOrganizationInvitations");
@@ -238,7 +224,7 @@ async fn broken_bodies_are_typed_errors() {
 
 #[tokio::test]
 async fn client_credentials_are_renewed_as_tokens_expire() {
-    let (server, _) = setup().await;
+    let Fixture { server, .. } = Fixture::start().await;
     server.add_client(
         "master",
         "svc",
@@ -263,7 +249,7 @@ async fn client_credentials_are_renewed_as_tokens_expire() {
 
 #[tokio::test]
 async fn path_values_reach_the_server_as_one_segment() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_org("acme", "a/b?c #%é", ["member"]);
     let org = client.invitations("acme", "a/b?c #%é");
     let created = org.create("x@y.io").await.unwrap();
@@ -282,7 +268,7 @@ async fn path_values_reach_the_server_as_one_segment() {
 /// found" (404 for accept, 400 `invitation not found` for reject), which means done.
 #[tokio::test]
 async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
-    let (server, client) = setup().await;
+    let Fixture { server, client } = Fixture::start().await;
     server.add_token("bo-token", Permission::User("bo@example.com".into()));
     let org = client.invitations("acme", "org-1");
     let bo = Client::builder()

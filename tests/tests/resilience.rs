@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use httpmock::prelude::*;
-use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN};
+use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, Outcome, RetryConfig};
 use proptest::prelude::*;
 use serde_json::json;
 
-const TOKEN: &str = "resilience-bearer-token-0001";
+const TOKEN: &str = MANAGE_TOKEN;
 const SECRET: &str = "resilience-client-secret-0002";
 
 /// Fails a test that runs longer than `limit` instead of letting it hang.
@@ -25,9 +26,7 @@ async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member"]);
-    server.add_token(TOKEN, Permission::Manage);
+    let server = Fixture::start().await.server;
     let create = Scope::Operation("addOrganizationInvitation");
     // About a fifth of the creates meet a fault, spread over the run. The periods are prime,
     // so that no fault always falls on the requests of another.
@@ -100,8 +99,7 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_churn_during_a_long_stream_and_a_bulk_run() {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member"]);
+    let server = Fixture::start().await.server;
     for i in 0..400 {
         server.add_invitation("acme", "org-1", &format!("existing{i}@example.com"));
     }
@@ -144,8 +142,7 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member"]);
+    let server = Fixture::start().await.server;
     // Tokens live 6 s and are renewed after 4.5 s: time enough for a burst on a busy machine.
     server.add_client(
         "master",
@@ -570,7 +567,7 @@ async fn hostile_input_is_refused_before_sending() {
         .count()
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::NoToken);
     anything.assert_calls_async(0).await;
     anything.delete_async().await;
 
@@ -649,7 +646,7 @@ async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
             .count()
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::NoToken, "{e:?}");
     }
     anything.assert_calls_async(0).await;
 }

@@ -1,40 +1,21 @@
 //! No token or secret in traces, `Debug` or `Display`. In a test binary of its own: a
 //! tracing subscriber scoped to one test must not race with other tests' threads.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use phasetwo_invitations::Client;
-use phasetwo_invitations::testing::{FakeServer, Permission};
+use phasetwo_invitations::testing::Permission;
+use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, TraceCapture};
 
-const TOKEN: &str = "resilience-bearer-token-0001";
+const TOKEN: &str = MANAGE_TOKEN;
 const SECRET: &str = "resilience-client-secret-0002";
 
 /// Everything written at TRACE while tokens are granted, renewed after a 401 and refused.
 #[tokio::test]
 async fn no_secret_in_traces_debug_or_display() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start();
 
-    let server = FakeServer::start().await;
-    server.add_org("acme", "org-1", ["member"]);
+    let server = Fixture::start().await.server;
     server.add_client(
         "master",
         "svc",
@@ -42,7 +23,6 @@ async fn no_secret_in_traces_debug_or_display() {
         Permission::Manage,
         Duration::from_secs(60),
     );
-    server.add_token(TOKEN, Permission::Manage);
     let mut shown = Vec::new();
 
     let cc = Client::builder()
@@ -101,7 +81,7 @@ async fn no_secret_in_traces_debug_or_display() {
         ),
         format!("{:?}", Client::builder().bearer_token(TOKEN)),
     ]);
-    let trace = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let trace = capture.text();
     assert!(
         trace.contains("addOrganizationInvitation"),
         "tracing was captured"

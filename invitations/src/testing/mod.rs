@@ -27,6 +27,7 @@
 
 mod api;
 mod state;
+pub mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -183,7 +183,7 @@ fn usage(message: impl Into<String>) -> Failure {
 fn exit_code(error: &Error) -> u8 {
     match error.kind() {
         ErrorKind::InvalidInput => 2,
-        ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::Auth => 3,
+        ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::NoToken => 3,
         ErrorKind::NotFound => 4,
         ErrorKind::BadRequest
         | ErrorKind::AlreadyInvited
