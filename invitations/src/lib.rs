@@ -124,6 +124,7 @@ mod client;
 mod error;
 mod list;
 mod me;
+pub mod operation;
 mod org;
 mod response;
 mod retry;

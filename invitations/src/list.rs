@@ -13,6 +13,7 @@ use futures_util::{Stream, TryStreamExt, stream};
 
 use crate::call::{CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
+use crate::operation;
 use crate::retry::Effect;
 use crate::{Invitation, OrgInvitations, validate};
 
@@ -103,7 +104,7 @@ impl ListInvitations {
 
     /// One request: the invitations at `offset`, at most `max` of them.
     async fn fetch(&self, offset: u64, max: u64) -> Result<Vec<Invitation>, Error> {
-        const OP: &str = "getOrganizationInvitations";
+        const OP: &str = operation::LIST;
         let first = validate::wire_int("offset", offset).map_err(|e| e.with_operation(OP))?;
         let wire_max = validate::wire_int("page_size", max).map_err(|e| e.with_operation(OP))?;
         let org = &self.org;
@@ -142,7 +143,7 @@ impl ListInvitations {
     /// [`page_size`](Self::page_size) invitations (fewer with [`max_items`](Self::max_items)).
     pub async fn page(self) -> Result<Vec<Invitation>, Error> {
         self.check()
-            .map_err(|e| e.with_operation("getOrganizationInvitations"))?;
+            .map_err(|e| e.with_operation(operation::LIST))?;
         let size = u64::from(self.page_size).min(self.max_items.unwrap_or(u64::MAX));
         if size == 0 {
             return Ok(Vec::new());
@@ -257,7 +258,7 @@ struct Pager {
 
 impl Pager {
     async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
-        const OP: &str = "getOrganizationInvitations";
+        const OP: &str = operation::LIST;
         if self.previous_page.is_none() {
             self.list.check().map_err(|e| e.with_operation(OP))?;
         }

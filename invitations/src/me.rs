@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::call::{Call, CallOptions, call_builder};
 use crate::error::Error;
+use crate::operation;
 use crate::retry::Effect;
 use crate::{Client, Invitation, validate};
 
@@ -81,7 +82,7 @@ pub struct ListMyInvitations {
 impl ListMyInvitations {
     /// The user's invitations.
     pub async fn send(self) -> Result<Vec<Invitation>, Error> {
-        const OP: &str = "invitations";
+        const OP: &str = operation::MY_LIST;
         validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(OP))?;
         let me = &self.me;
         let response = me
@@ -112,9 +113,9 @@ impl Respond {
     /// Sends the answer.
     pub async fn send(self) -> Result<(), Error> {
         let op = if self.accept {
-            "acceptInvitation"
+            operation::ACCEPT
         } else {
-            "rejectInvitation"
+            operation::REJECT
         };
         validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(op))?;
         validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(op))?;

@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::call::{Call, CallOptions, Reply, call_builder};
 use crate::error::{Error, ErrorKind};
+use crate::operation;
 use crate::raw::types::InvitationRequestRepresentation;
 use crate::retry::Effect;
 use crate::{Client, Invitation, ListInvitations, validate};
@@ -263,7 +264,7 @@ impl CreateInvitation {
 
     /// Creates the invitation and returns its id, read from the answer's `Location`.
     pub async fn send(self) -> Result<Created, Error> {
-        const OP: &str = "addOrganizationInvitation";
+        const OP: &str = operation::CREATE;
         let body = self.body().map_err(|e| e.with_operation(OP))?;
         let email = body.email.clone();
         let org = &self.org;
@@ -445,7 +446,7 @@ impl GetInvitation {
     /// organization or realm is an [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) error:
     /// the server's 404 says which is missing.
     pub async fn send(self) -> Result<Option<Invitation>, Error> {
-        const OP: &str = "getOrganizationInvitationById";
+        const OP: &str = operation::GET;
         self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         let result = org
@@ -490,7 +491,7 @@ pub struct CountInvitations {
 impl CountInvitations {
     /// The number of invitations.
     pub async fn send(self) -> Result<u64, Error> {
-        const OP: &str = "getOrganizationInvitationCount";
+        const OP: &str = operation::COUNT;
         self.org.check_scope().map_err(|e| e.with_operation(OP))?;
         let org = &self.org;
         let response = org
@@ -535,7 +536,7 @@ impl DeleteInvitation {
     /// Deletes the invitation; a 404 is [`ErrorKind::NotFound`] unless
     /// [`ignore_missing`](Self::ignore_missing) was set.
     pub async fn send(self) -> Result<(), Error> {
-        const OP: &str = "removeOrganizationInvitation";
+        const OP: &str = operation::DELETE;
         self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         let result = org
@@ -572,7 +573,7 @@ pub struct ResendInvitation {
 impl ResendInvitation {
     /// Asks the server to email the invitation again.
     pub async fn send(self) -> Result<(), Error> {
-        const OP: &str = "resendOrganizationInvitation";
+        const OP: &str = operation::RESEND;
         self.org.check_invitation(&self.id, OP)?;
         let org = &self.org;
         org.client

@@ -2,6 +2,7 @@
 
 use std::process::Output;
 
+use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use serde_json::Value;
@@ -309,7 +310,7 @@ async fn exit_codes_say_what_went_wrong() {
     assert_eq!(code(&run(&server, &["--org", "nope", "count"]).await), 4);
     // 5: server or network.
     server.inject(Fault::new(
-        Scope::Operation("getOrganizationInvitationCount"),
+        Scope::Operation(operation::COUNT),
         FaultAction::Status {
             status: 500,
             retry_after: None,
@@ -533,7 +534,7 @@ async fn bulk_shows_a_progress_bar_on_a_terminal() {
     let server = server().await;
     // Slow creates, so that the bar is drawn while the run goes on.
     server.inject(Fault::new(
-        Scope::Operation("addOrganizationInvitation"),
+        Scope::Operation(operation::CREATE),
         FaultAction::Delay(std::time::Duration::from_millis(150)),
         10,
     ));

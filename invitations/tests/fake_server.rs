@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, VIEW_TOKEN};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use reqwest::StatusCode;
@@ -493,7 +494,7 @@ async fn requests_are_recorded_as_sent() {
 async fn injected_statuses_and_delays_apply_to_their_scope_and_count() {
     let server = server().await;
     server.inject(Fault::new(
-        Scope::Operation("getOrganizationInvitationCount"),
+        Scope::Operation(operation::COUNT),
         FaultAction::Status {
             status: 503,
             retry_after: Some("3".into()),
@@ -532,7 +533,7 @@ async fn injected_statuses_and_delays_apply_to_their_scope_and_count() {
 async fn closing_before_or_after_handling_decides_whether_it_was_stored() {
     let server = server().await;
     let http = Http::new(&server);
-    let create = Scope::Operation("addOrganizationInvitation");
+    let create = Scope::Operation(operation::CREATE);
     server.inject(Fault::new(
         create.clone(),
         FaultAction::CloseBeforeAnswer,
@@ -571,7 +572,7 @@ async fn truncated_and_non_json_bodies() {
         server.add_invitation("acme", "org-1", &format!("u{i}@x.io"));
     }
     let http = Http::new(&server);
-    let list = Scope::Operation("getOrganizationInvitations");
+    let list = Scope::Operation(operation::LIST);
     server.inject(Fault::new(list.clone(), FaultAction::TruncatedBody, 1));
     let truncated = http
         .request(reqwest::Method::GET, "/acme/orgs/org-1/invitations", VIEW)

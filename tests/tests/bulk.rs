@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::{Fixture, VIEW_TOKEN, client_of};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, NewInvitation, Outcome};
@@ -70,7 +71,7 @@ async fn a_thousand_rows_give_the_exact_report_and_a_rerun_creates_nothing() {
 async fn faults_leave_exactly_one_invitation_per_email_and_a_truthful_report() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    let create = Scope::Operation("addOrganizationInvitation");
+    let create = Scope::Operation(operation::CREATE);
     // About a fifth of the creates meet a fault, spread over the run; prime periods, so that
     // no fault always falls on the requests of another.
     let unavailable = FaultAction::Status {

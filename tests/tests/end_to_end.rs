@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::Fixture;
 use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
@@ -134,7 +135,7 @@ async fn paging_over_many_invitations_sees_each_once() {
 async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    let create = Scope::Operation("addOrganizationInvitation");
+    let create = Scope::Operation(operation::CREATE);
 
     server.inject(Fault::new(
         create.clone(),
@@ -164,14 +165,14 @@ async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     server.inject(Fault::new(
-        Scope::Operation("getOrganizationInvitationCount"),
+        Scope::Operation(operation::COUNT),
         FaultAction::CloseBeforeAnswer,
         2,
     ));
     assert_eq!(org.count().await.unwrap(), 0);
 
     server.inject(Fault::new(
-        Scope::Operation("resendOrganizationInvitation"),
+        Scope::Operation(operation::RESEND),
         FaultAction::CloseBeforeAnswer,
         1,
     ));
@@ -185,7 +186,7 @@ async fn throttling_and_unavailability_are_ridden_out() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
     server.inject(Fault::new(
-        Scope::Operation("addOrganizationInvitation"),
+        Scope::Operation(operation::CREATE),
         FaultAction::Status {
             status: 429,
             retry_after: Some("0".into()),
@@ -193,7 +194,7 @@ async fn throttling_and_unavailability_are_ridden_out() {
         2,
     ));
     server.inject(Fault::new(
-        Scope::Operation("getOrganizationInvitations"),
+        Scope::Operation(operation::LIST),
         FaultAction::Status {
             status: 503,
             retry_after: None,
@@ -210,7 +211,7 @@ async fn broken_bodies_are_typed_errors() {
     let Fixture { server, client } = Fixture::start().await;
     server.add_invitation("acme", "org-1", "a@x.io");
     let org = client.invitations("acme", "org-1");
-    let list = Scope::Operation("getOrganizationInvitations");
+    let list = Scope::Operation(operation::LIST);
     server.inject(Fault::new(list.clone(), FaultAction::NonJsonBody, 1));
     let e = org.list().page().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);

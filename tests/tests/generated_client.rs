@@ -469,3 +469,25 @@ async fn request_hook_sets_a_header_on_every_request() {
     );
     unauthenticated.assert_calls_async(0).await;
 }
+
+/// The facade's operation ids (what errors and faults name) are exactly the spec's.
+#[test]
+fn the_facades_operation_ids_are_the_specs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join(build_tools::paths::DERIVED)).unwrap();
+    let spec: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let mut in_spec: Vec<String> = spec["paths"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_mapping().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str().map(str::to_owned))
+        .collect();
+    in_spec.sort();
+    let mut ours: Vec<String> = phasetwo_invitations::operation::ALL
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    ours.sort();
+    assert_eq!(ours, in_spec);
+}

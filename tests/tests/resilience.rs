@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use httpmock::prelude::*;
+use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN};
 use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, Outcome, RetryConfig};
@@ -27,7 +28,7 @@ async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
     let server = Fixture::start().await.server;
-    let create = Scope::Operation("addOrganizationInvitation");
+    let create = Scope::Operation(operation::CREATE);
     // About a fifth of the creates meet a fault, spread over the run. The periods are prime,
     // so that no fault always falls on the requests of another.
     let unavailable = FaultAction::Status {
@@ -107,7 +108,7 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
     server.add_client("master", "svc", SECRET, Permission::Manage, lifetime);
     // Each page takes a while, so the stream outlives several tokens.
     server.inject(Fault::new(
-        Scope::Operation("getOrganizationInvitations"),
+        Scope::Operation(operation::LIST),
         FaultAction::Delay(Duration::from_millis(50)),
         1000,
     ));

@@ -10,39 +10,126 @@ use axum::Router;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::state::{Permission, State, StoredInvitation, created_at_now};
-// The server's column sizes, the same facts the client checks before sending: longer values
-// make the server fail with a 500.
-use crate::validate::{MAX_ATTRIBUTE_VALUE, MAX_EMAIL, MAX_REDIRECT_URI, MAX_ROLE};
+use crate::operation;
 
 type Shared = Arc<Mutex<State>>;
 
-pub(super) fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/realms/{realm}/orgs/me/invitations", get(my_invitations))
-        .route(
+// The server's column sizes, from keycloak-orgs' Liquibase changelogs: a longer value makes the
+// insert fail, and the server answers 500. Written here rather than taken from the client's
+// checks, so that a wrong limit in the client shows up as a test failure instead of agreeing
+// with itself. INVITATION.EMAIL VARCHAR(255) (jpa-changelog-phasetwo-20200220.xml):
+const EMAIL_COLUMN: usize = 255;
+// INVITATION.URL, widened to varchar(2048) (jpa-changelog-phasetwo-20240308.xml).
+const REDIRECT_URI_COLUMN: usize = 2048;
+// INVITATION_ROLE.ROLE VARCHAR(255) (jpa-changelog-phasetwo-20220824.xml).
+const ROLE_COLUMN: usize = 255;
+// INVITATION_ATTRIBUTE.VALUE, widened to varchar(4000) (jpa-changelog-phasetwo-20240229.xml).
+const ATTRIBUTE_VALUE_COLUMN: usize = 4000;
+
+/// The operation id of Keycloak's token endpoint, which the spec does not describe.
+const TOKEN: &str = "token";
+
+/// One route of the server.
+struct Route {
+    method: Method,
+    /// Path template, `{name}` for a segment that varies.
+    path: &'static str,
+    operation: &'static str,
+}
+
+/// Every route the server answers, in the order requests are matched against them (the
+/// invitee's `/orgs/me/…` before an organization's `/orgs/{org}/…`). Dispatch and the
+/// operation names that faults select both come from this table.
+fn routes() -> [Route; 10] {
+    let route = |method, path, operation| Route {
+        method,
+        path,
+        operation,
+    };
+    [
+        route(
+            Method::GET,
+            "/realms/{realm}/orgs/me/invitations",
+            operation::MY_LIST,
+        ),
+        route(
+            Method::POST,
             "/realms/{realm}/orgs/me/invitations/{id}",
-            post(accept).delete(reject),
-        )
-        .route(
+            operation::ACCEPT,
+        ),
+        route(
+            Method::DELETE,
+            "/realms/{realm}/orgs/me/invitations/{id}",
+            operation::REJECT,
+        ),
+        route(
+            Method::POST,
             "/realms/{realm}/orgs/{org}/invitations",
-            post(create).get(list),
-        )
-        .route("/realms/{realm}/orgs/{org}/invitations/count", get(count))
-        .route(
+            operation::CREATE,
+        ),
+        route(
+            Method::GET,
+            "/realms/{realm}/orgs/{org}/invitations",
+            operation::LIST,
+        ),
+        route(
+            Method::GET,
+            "/realms/{realm}/orgs/{org}/invitations/count",
+            operation::COUNT,
+        ),
+        route(
+            Method::GET,
             "/realms/{realm}/orgs/{org}/invitations/{id}",
-            get(get_one).delete(delete),
-        )
-        .route(
+            operation::GET,
+        ),
+        route(
+            Method::DELETE,
+            "/realms/{realm}/orgs/{org}/invitations/{id}",
+            operation::DELETE,
+        ),
+        route(
+            Method::PUT,
             "/realms/{realm}/orgs/{org}/invitations/{id}/resend-email",
-            put(resend),
-        )
-        .route("/realms/{realm}/protocol/openid-connect/token", post(token))
+            operation::RESEND,
+        ),
+        route(
+            Method::POST,
+            "/realms/{realm}/protocol/openid-connect/token",
+            TOKEN,
+        ),
+    ]
+}
+
+/// The handler of an operation, answering the route's method.
+fn handler(route: &Route) -> MethodRouter<Shared> {
+    let method = MethodFilter::try_from(route.method.clone()).expect("routes use plain methods");
+    match route.operation {
+        operation::MY_LIST => on(method, my_invitations),
+        operation::ACCEPT => on(method, accept),
+        operation::REJECT => on(method, reject),
+        operation::CREATE => on(method, create),
+        operation::LIST => on(method, list),
+        operation::COUNT => on(method, count),
+        operation::GET => on(method, get_one),
+        operation::DELETE => on(method, delete),
+        operation::RESEND => on(method, resend),
+        TOKEN => on(method, token),
+        other => unreachable!("no handler for {other}"),
+    }
+}
+
+pub(super) fn router(state: Shared) -> Router {
+    routes()
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, handler(route))
+        })
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -50,24 +137,18 @@ pub(super) fn router(state: Shared) -> Router {
 /// The operation a request is for, by method and path, for scoping faults.
 pub(super) fn operation_of(method: &Method, path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let op = match (method.as_str(), segments.as_slice()) {
-        ("GET", ["realms", _, "orgs", "me", "invitations"]) => "invitations",
-        ("POST", ["realms", _, "orgs", "me", "invitations", _]) => "acceptInvitation",
-        ("DELETE", ["realms", _, "orgs", "me", "invitations", _]) => "rejectInvitation",
-        ("POST", ["realms", _, "orgs", _, "invitations"]) => "addOrganizationInvitation",
-        ("GET", ["realms", _, "orgs", _, "invitations"]) => "getOrganizationInvitations",
-        ("GET", ["realms", _, "orgs", _, "invitations", "count"]) => {
-            "getOrganizationInvitationCount"
-        }
-        ("GET", ["realms", _, "orgs", _, "invitations", _]) => "getOrganizationInvitationById",
-        ("DELETE", ["realms", _, "orgs", _, "invitations", _]) => "removeOrganizationInvitation",
-        ("PUT", ["realms", _, "orgs", _, "invitations", _, "resend-email"]) => {
-            "resendOrganizationInvitation"
-        }
-        ("POST", ["realms", _, "protocol", "openid-connect", "token"]) => "token",
-        _ => return None,
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(part, segment)| part.starts_with('{') || part == segment)
     };
-    Some(op)
+    routes()
+        .into_iter()
+        .find(|route| route.method == method && matches(route.path))
+        .map(|route| route.operation)
 }
 
 /// An error answer, as Keycloak shapes it: JSON, or an HTML page when the client's
@@ -338,17 +419,20 @@ async fn create(
             &headers,
         );
     }
-    let too_long = email.chars().count() > MAX_EMAIL
+    let too_long = email.chars().count() > EMAIL_COLUMN
         || request
             .redirect_uri
             .as_ref()
-            .is_some_and(|u| u.chars().count() > MAX_REDIRECT_URI)
-        || request.roles.iter().any(|r| r.chars().count() > MAX_ROLE)
+            .is_some_and(|u| u.chars().count() > REDIRECT_URI_COLUMN)
+        || request
+            .roles
+            .iter()
+            .any(|r| r.chars().count() > ROLE_COLUMN)
         || request
             .attributes
             .values()
             .flatten()
-            .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE);
+            .any(|v| v.chars().count() > ATTRIBUTE_VALUE_COLUMN);
     if too_long {
         return server_failure("unknown_error", &headers);
     }
