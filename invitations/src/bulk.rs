@@ -229,8 +229,9 @@ pub struct Failure {
     pub error: Error,
 }
 
-/// Totals of a run.
-#[derive(Debug, Default)]
+/// Totals of a run. Serialises (for a machine-readable summary) with the failures as counts,
+/// and `elapsed` as `elapsed_s`, in seconds.
+#[derive(Debug, Default, serde::Serialize)]
 pub struct BulkReport {
     /// Invitations created (reconciled ones included).
     pub created: usize,
@@ -243,8 +244,10 @@ pub struct BulkReport {
     /// Items dropped as repeats of an earlier one.
     pub duplicates: usize,
     /// Items refused before sending.
+    #[serde(serialize_with = "count")]
     pub invalid: Vec<Failure>,
     /// Items the server or the network failed.
+    #[serde(serialize_with = "count")]
     pub failed: Vec<Failure>,
     /// Items not sent because the run stopped early.
     pub not_attempted: usize,
@@ -257,7 +260,16 @@ pub struct BulkReport {
     /// Dry run: invitations that would be deleted.
     pub would_delete: usize,
     /// How long the run took.
+    #[serde(rename = "elapsed_s", serialize_with = "seconds")]
     pub elapsed: Duration,
+}
+
+fn count<S: serde::Serializer>(items: &[Failure], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(items.len() as u64)
+}
+
+fn seconds<S: serde::Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(elapsed.as_secs_f64())
 }
 
 impl BulkReport {

@@ -85,6 +85,13 @@ impl Client {
 
     /// [`Client::from_env`] reading from `lookup` instead of the process environment.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
+        Self::builder_from_vars(lookup)?.build()
+    }
+
+    /// The builder [`Client::from_vars`] builds, for settings the variables do not cover.
+    pub fn builder_from_vars(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ClientBuilder, Error> {
         let url = lookup("PHASETWO_URL");
         let token = lookup("PHASETWO_TOKEN");
         let id = lookup("PHASETWO_CLIENT_ID");
@@ -118,7 +125,7 @@ impl Client {
                 format!("missing {}", missing.join(", ")),
             ));
         }
-        builder.base_url(url.unwrap_or_default()).build()
+        Ok(builder.base_url(url.unwrap_or_default()))
     }
 
     /// The generated client underneath, with the same authentication, for what the facade

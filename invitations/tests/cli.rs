@@ -112,6 +112,13 @@ async fn create_get_count_list_resend_delete() {
     let listed = json_lines(&listed);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["email"], "bob@example.com");
+    // snake_case, like every other JSON the tool prints.
+    assert!(listed[0].get("created_at").is_some(), "{}", listed[0]);
+    assert!(listed[0].get("createdAt").is_none(), "{}", listed[0]);
+    // A refused page size prints no table header before its error.
+    let zero = run(&server, &["list", "--page-size", "0"]).await;
+    assert_eq!(code(&zero), 2);
+    assert!(stdout(&zero).is_empty(), "{}", stdout(&zero));
     let limited = run(&server, &["--json", "list", "--limit", "1"]).await;
     assert_eq!(json_lines(&limited).len(), 1);
 
@@ -128,6 +135,9 @@ async fn create_get_count_list_resend_delete() {
     assert_eq!(code(&again), 4, "{}", stderr(&again));
     let ignored = run(&server, &["delete", &id, "--ignore-missing"]).await;
     assert_eq!(code(&ignored), 0);
+    assert_eq!(stdout(&ignored).trim(), format!("{id} was already gone"));
+    let ignored = run(&server, &["--json", "delete", &id, "--ignore-missing"]).await;
+    assert_eq!(json_lines(&ignored)[0]["already_gone"], true);
     let missing = run(&server, &["get", &id]).await;
     assert_eq!(code(&missing), 4);
 }
@@ -216,6 +226,10 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
     let summary = lines.last().unwrap();
     assert_eq!(summary["created"], 2);
     assert_eq!(summary["already_invited"], 1);
+    // Every total of the library's report, derived rather than listed by hand.
+    for key in ["reconciled", "already_gone", "not_attempted", "elapsed_s"] {
+        assert!(summary.get(key).is_some(), "{key}: {summary}");
+    }
     assert_eq!(lines.len(), 4, "three items and the summary");
 
     let dry = run(&server, &["bulk", plain.to_str().unwrap(), "--dry-run"]).await;
@@ -270,15 +284,48 @@ async fn delete_matching_with_and_without_dry_run() {
 async fn exit_codes_say_what_went_wrong() {
     let server = server().await;
     server.add_token("viewer", Permission::View);
-    // 1: the server refused the item.
+    // 6: already invited, or already a member.
     run(&server, &["create", "dup@x.io"]).await;
     let duplicate = run(&server, &["create", "dup@x.io"]).await;
-    assert_eq!(code(&duplicate), 1);
+    assert_eq!(code(&duplicate), 6);
     assert!(
         stderr(&duplicate).contains("already invited"),
         "{}",
         stderr(&duplicate)
     );
+    server.add_member("acme", "org-1", "member@x.io");
+    assert_eq!(code(&run(&server, &["create", "member@x.io"]).await), 6);
+    // 7: the server refused the request.
+    let unknown_role = run(&server, &["create", "r@x.io", "--role", "wizard"]).await;
+    assert_eq!(code(&unknown_role), 7, "{}", stderr(&unknown_role));
+    // With --json, the error is one JSON object on standard error.
+    let refused = run(&server, &["--json", "create", "dup@x.io"]).await;
+    assert_eq!(code(&refused), 6);
+    assert!(stdout(&refused).is_empty());
+    let error: Value = serde_json::from_str(stderr(&refused).trim()).unwrap();
+    assert_eq!(error["error"]["kind"], "already_invited");
+    assert_eq!(error["error"]["status"], 409);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already invited")
+    );
+    assert_eq!(error["error"]["request_id"].as_str().unwrap().len(), 36);
+    // 1: some items of a bulk run failed (here: the row already invited is not a failure,
+    // the unknown role is).
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-partial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = dir.join("partial.csv");
+    std::fs::write(&partial, "email,roles\nok@x.io,member\nbad@x.io,wizard\n").unwrap();
+    let output = run(&server, &["bulk", partial.to_str().unwrap()]).await;
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("line 3: bad@x.io"),
+        "{}",
+        stdout(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     // 2: usage and invalid input.
     assert_eq!(code(&run(&server, &["create", "not-an-email"]).await), 2);
     assert_eq!(code(&run(&server, &["bulk", "/no/such/file"]).await), 2);

@@ -12,7 +12,9 @@ use phasetwo_invitations::NewInvitation;
 /// NAME. Fields are separated by `,`, and the values of a list (roles, attribute values) by
 /// `;`; a file whose header is separated by `;` (as spreadsheets write in many locales) is read
 /// the other way round: fields by `;`, list values by `,`.
-pub fn parse(text: &str) -> Result<Vec<NewInvitation>, String> {
+///
+/// Each item comes with its line in the file (1-based, the header counted), for messages.
+pub fn parse(text: &str) -> Result<Vec<(usize, NewInvitation)>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let names_email = |separator: char| {
@@ -31,7 +33,7 @@ pub fn parse(text: &str) -> Result<Vec<NewInvitation>, String> {
 
 /// One email a line. A line holding `,` or `;` is refused: it is a CSV row without a header
 /// naming the `email` column, and sending it whole would invite a wrong address.
-fn parse_list(text: &str) -> Result<Vec<NewInvitation>, String> {
+fn parse_list(text: &str) -> Result<Vec<(usize, NewInvitation)>, String> {
     let mut items = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -44,7 +46,7 @@ fn parse_list(text: &str) -> Result<Vec<NewInvitation>, String> {
                 number + 1
             ));
         }
-        items.push(NewInvitation::new(line));
+        items.push((number + 1, NewInvitation::new(line)));
     }
     Ok(items)
 }
@@ -69,7 +71,7 @@ fn parse_csv(
     text: &str,
     delimiter: u8,
     list_separator: char,
-) -> Result<Vec<NewInvitation>, String> {
+) -> Result<Vec<(usize, NewInvitation)>, String> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .trim(csv::Trim::All)
@@ -91,8 +93,12 @@ fn parse_csv(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut items = Vec::new();
-    for (row, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format!("CSV row {}: {e}", row + 2))?;
+    for record in reader.records() {
+        let record = record.map_err(|e| match e.position() {
+            Some(at) => format!("line {}: {e}", at.line()),
+            None => e.to_string(),
+        })?;
+        let line = record.position().map_or(0, |at| at.line() as usize);
         let mut item = NewInvitation::default();
         let mut attributes = BTreeMap::new();
         for (column, value) in columns.iter().zip(record.iter()) {
@@ -112,7 +118,7 @@ fn parse_csv(
             }
         }
         item.attributes = attributes;
-        items.push(item);
+        items.push((line, item));
     }
     Ok(items)
 }
@@ -124,8 +130,8 @@ mod tests {
     #[test]
     fn plain_lists_skip_blanks_and_comments() {
         let items = parse("# team\na@x.io\n\n  b@x.io  \n").unwrap();
-        let emails: Vec<_> = items.iter().map(|i| i.email.as_str()).collect();
-        assert_eq!(emails, ["a@x.io", "b@x.io"]);
+        let emails: Vec<_> = items.iter().map(|(l, i)| (*l, i.email.as_str())).collect();
+        assert_eq!(emails, [(2, "a@x.io"), (4, "b@x.io")]);
     }
 
     #[test]
@@ -134,6 +140,8 @@ mod tests {
                     a@x.io,member;admin,https://app.example.com/,blue\n\
                     b@x.io,,,\n";
         let items = parse(text).unwrap();
+        assert_eq!((items[0].0, items[1].0), (2, 3), "lines count the header");
+        let items: Vec<_> = items.into_iter().map(|(_, i)| i).collect();
         assert_eq!(items[0].roles, ["member", "admin"]);
         assert_eq!(
             items[0].redirect_uri.as_deref(),
@@ -145,15 +153,15 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_and_semicolon_separated_files_are_read() {
-        let items = parse("\u{feff}email,roles\nbom1@x.io,admin\n").unwrap();
-        assert_eq!(items[0].email, "bom1@x.io");
-        assert_eq!(items[0].roles, ["admin"]);
-        let items = parse("\u{feff}Email;Roles;attr.team\nsemi@x.io;admin,member;blue\n").unwrap();
-        assert_eq!(items[0].email, "semi@x.io");
-        assert_eq!(items[0].roles, ["admin", "member"]);
-        assert_eq!(items[0].attributes["team"], ["blue"]);
-        let items = parse("\u{feff}a@x.io\n").unwrap();
-        assert_eq!(items[0].email, "a@x.io");
+        let (_, item) = &parse("\u{feff}email,roles\nbom1@x.io,admin\n").unwrap()[0];
+        assert_eq!(item.email, "bom1@x.io");
+        assert_eq!(item.roles, ["admin"]);
+        let (_, item) =
+            &parse("\u{feff}Email;Roles;attr.team\nsemi@x.io;admin,member;blue\n").unwrap()[0];
+        assert_eq!(item.email, "semi@x.io");
+        assert_eq!(item.roles, ["admin", "member"]);
+        assert_eq!(item.attributes["team"], ["blue"]);
+        assert_eq!(parse("\u{feff}a@x.io\n").unwrap()[0].1.email, "a@x.io");
     }
 
     #[test]
@@ -173,7 +181,7 @@ mod tests {
         assert!(
             parse("email,roles\na@x.io,member,extra\n")
                 .unwrap_err()
-                .contains("row 2")
+                .contains("line 2")
         );
     }
 }

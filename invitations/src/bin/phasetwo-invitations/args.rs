@@ -1,0 +1,171 @@
+//! The command line: global options and subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// What `--help` says after the options.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  some items of a bulk run failed
+  2  usage error or invalid input
+  3  authentication or permission (401, 403, token endpoint)
+  4  not found (404)
+  5  server or network (5xx, 429, a redirect, timeout, broken connection, unreadable answer)
+  6  already invited, or already a member (409)
+  7  the server refused the request (400, another 409)
+
+With --json, results are JSON on standard output and errors JSON on standard error
+({\"error\": {\"kind\", \"status\", \"message\", \"request_id\"}}), one object per line.
+
+Secrets: prefer PHASETWO_TOKEN / PHASETWO_CLIENT_SECRET to --token / --client-secret, which
+other users of the machine can see in the process list.";
+
+#[derive(Parser)]
+#[command(name = "phasetwo-invitations", version, about = "Manage Phase Two organization invitations", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Keycloak server URL (`/realms` is appended).
+    #[arg(long, env = "PHASETWO_URL", global = true)]
+    pub url: Option<String>,
+    /// Realm of the organization.
+    #[arg(long, env = "PHASETWO_REALM", global = true)]
+    pub realm: Option<String>,
+    /// Organization id.
+    #[arg(long, env = "PHASETWO_ORG", global = true)]
+    pub org: Option<String>,
+    /// Bearer token.
+    #[arg(long, env = "PHASETWO_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Client id for the client-credentials grant.
+    #[arg(long, env = "PHASETWO_CLIENT_ID", global = true)]
+    pub client_id: Option<String>,
+    /// Client secret for the client-credentials grant.
+    #[arg(
+        long,
+        env = "PHASETWO_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub client_secret: Option<String>,
+    /// Realm of the client-credentials token endpoint.
+    #[arg(
+        long,
+        env = "PHASETWO_AUTH_REALM",
+        default_value = "master",
+        global = true
+    )]
+    pub auth_realm: String,
+    /// JSON output, one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Allow http:// to a host that is not loopback (the token travels in clear text).
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Invitation(InvitationCommand),
+    #[command(flatten)]
+    Bulk(BulkCommand),
+}
+
+/// Commands on invitations one by one.
+#[derive(Subcommand)]
+pub enum InvitationCommand {
+    /// List invitations.
+    List {
+        /// Only emails containing this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Invitations per request.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        page_size: u32,
+        /// Stop after this many.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Show one invitation.
+    Get { id: String },
+    /// Count invitations.
+    Count,
+    /// Invite one person.
+    Create {
+        email: String,
+        /// Organization role granted on acceptance (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Have the server email the invitee.
+        #[arg(long)]
+        send_email: bool,
+        /// Where the invitee lands after accepting.
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// Attribute as KEY=VALUE (repeatable).
+        #[arg(long = "attr", value_parser = parse_attribute)]
+        attributes: Vec<(String, String)>,
+        /// Treat an existing invitation found after a retry as created.
+        #[arg(long)]
+        idempotent: bool,
+    },
+    /// Delete (revoke) an invitation.
+    Delete {
+        id: String,
+        /// Succeed when it does not exist (and say so).
+        #[arg(long)]
+        ignore_missing: bool,
+    },
+    /// Email an invitation again.
+    Resend { id: String },
+}
+
+/// Commands on many invitations at once.
+#[derive(Subcommand)]
+pub enum BulkCommand {
+    /// Invite everyone in a file: CSV with a header (email, roles, redirect_uri, attr.NAME)
+    /// or one email a line; `-` reads standard input.
+    Bulk {
+        file: PathBuf,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// At most this many creates a second.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Check the file and look up existing invitations; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Have the server email every invitee.
+        #[arg(long)]
+        send_email: bool,
+        /// Role granted to every invitee, on top of the file's (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Write every item's outcome to this file as JSON lines.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Delete every invitation whose email contains SEARCH.
+    DeleteMatching {
+        search: String,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Deletes in flight at once.
+        #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// Write every item's outcome to this file as JSON lines.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
+}

@@ -1,0 +1,172 @@
+//! The commands on many invitations at once: `bulk` and `delete-matching`, with progress, a
+//! per-item report, and a summary derived from the library's `BulkReport`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use futures_util::{Stream, StreamExt};
+use phasetwo_invitations::{BulkReport, ErrorKind, ItemResult, NewInvitation, OrgInvitations};
+use serde::Serialize;
+
+use crate::args::BulkCommand;
+use crate::input;
+use crate::output::{Failure, Output, Show, exit_code};
+
+/// Runs one bulk command; returns the exit code.
+pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Result<u8, Failure> {
+    match command {
+        BulkCommand::Bulk {
+            file,
+            concurrency,
+            rate,
+            dry_run,
+            send_email,
+            roles,
+            report,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(&file)
+            }
+            .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+            let (lines, mut items): (Vec<usize>, Vec<NewInvitation>) = input::parse(&text)
+                .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?
+                .into_iter()
+                .unzip();
+            for item in &mut items {
+                item.roles.extend(roles.iter().cloned());
+                item.send_email |= send_email;
+            }
+            let total = items.len();
+            let mut run = org
+                .create_many(items)
+                .concurrency(concurrency)
+                .rate_limit(rate.unwrap_or(0));
+            if dry_run {
+                run = run.dry_run();
+            }
+            let where_from = |index: usize| format!("line {}", lines[index]);
+            finish(run.stream(), total, report.as_deref(), out, where_from).await
+        }
+        BulkCommand::DeleteMatching {
+            search,
+            dry_run,
+            concurrency,
+            report,
+        } => {
+            let mut run = org.delete_matching(&search).concurrency(concurrency);
+            if dry_run {
+                run = run.dry_run();
+            }
+            let results = run.stream().await?;
+            let where_from = |index: usize| format!("match {}", index + 1);
+            finish(results, 0, report.as_deref(), out, where_from).await
+        }
+    }
+}
+
+/// One item's outcome, as the per-item report and `--json` print it.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Item(serde_json::Value);
+
+impl Show for Item {
+    fn text(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// The run's totals: `BulkReport`'s own fields, so that nothing can be left out, and its
+/// text with the failures under it.
+#[derive(Serialize)]
+struct Summary<'a> {
+    summary: String,
+    #[serde(flatten)]
+    report: &'a BulkReport,
+    #[serde(skip)]
+    failures: Vec<String>,
+}
+
+impl Show for Summary<'_> {
+    fn text(&self) -> String {
+        std::iter::once(self.summary.clone())
+            .chain(self.failures.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Shows progress (on a terminal only), writes the per-item report, prints the summary, and
+/// chooses the exit code of a bulk run. `where_from` names an item for messages.
+async fn finish(
+    results: impl Stream<Item = ItemResult>,
+    total: usize,
+    report_path: Option<&Path>,
+    out: &Output,
+    where_from: impl Fn(usize) -> String,
+) -> Result<u8, Failure> {
+    let progress = if std::io::stderr().is_terminal() && total > 0 {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut report_file = match report_path {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let write_failed = |e: std::io::Error| Failure::output(e.to_string());
+    let started = std::time::Instant::now();
+    let mut report = BulkReport::default();
+    let mut stop_code = None;
+    let mut results = std::pin::pin!(results);
+    while let Some(item) = results.next().await {
+        progress.inc(1);
+        let line = item.to_json();
+        if let Some(file) = report_file.as_mut() {
+            writeln!(file, "{line}").map_err(write_failed)?;
+        }
+        if out.json() {
+            out.show(&Item(line))?;
+        }
+        if let Some(error) = item.outcome.error()
+            && error.kind() != ErrorKind::InvalidInput
+        {
+            let code = exit_code(error);
+            if (3..=5).contains(&code) {
+                stop_code.get_or_insert(code);
+            }
+        }
+        report.record(item);
+    }
+    progress.finish_and_clear();
+    report.elapsed = started.elapsed();
+    if let Some(file) = report_file.as_mut() {
+        file.flush().map_err(write_failed)?;
+    }
+    let failures = report
+        .invalid
+        .iter()
+        .chain(&report.failed)
+        .map(|f| format!("  {}: {}: {}", where_from(f.index), f.email, f.error))
+        .collect();
+    out.show(&Summary {
+        summary: report.to_string(),
+        report: &report,
+        failures,
+    })?;
+    Ok(match (report.not_attempted > 0, stop_code) {
+        // The run stopped early: say why, as the error's own code.
+        (true, Some(code)) => code,
+        _ if report.is_success() => 0,
+        _ => 1,
+    })
+}

@@ -1,0 +1,169 @@
+//! The commands on an organization's invitations one by one: list, get, count, create,
+//! delete, resend.
+
+use futures_util::StreamExt;
+use phasetwo_invitations::{Created, OrgInvitations};
+use serde::Serialize;
+
+use crate::args::InvitationCommand as Command;
+use crate::output::{Details, Failure, Output, Row, Show, TABLE_HEADER};
+
+#[derive(Serialize)]
+struct Count {
+    count: u64,
+}
+
+impl Show for Count {
+    fn text(&self) -> String {
+        self.count.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct CreatedView<'a> {
+    id: &'a str,
+    email: &'a str,
+    location: &'a str,
+    reconciled: bool,
+}
+
+impl<'a> From<&'a Created> for CreatedView<'a> {
+    fn from(created: &'a Created) -> Self {
+        CreatedView {
+            id: created.id(),
+            email: created.email(),
+            location: created.location(),
+            reconciled: created.reconciled(),
+        }
+    }
+}
+
+impl Show for CreatedView<'_> {
+    fn text(&self) -> String {
+        format!("created {} for {}", self.id, self.email)
+    }
+}
+
+#[derive(Serialize)]
+struct Deleted<'a> {
+    deleted: &'a str,
+    /// It did not exist (with `--ignore-missing`).
+    already_gone: bool,
+}
+
+impl Show for Deleted<'_> {
+    fn text(&self) -> String {
+        if self.already_gone {
+            format!("{} was already gone", self.deleted)
+        } else {
+            format!("deleted {}", self.deleted)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Resent<'a> {
+    resent: &'a str,
+}
+
+impl Show for Resent<'_> {
+    fn text(&self) -> String {
+        format!("resent {}", self.resent)
+    }
+}
+
+/// Runs one command on invitations one by one; returns the exit code.
+pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result<u8, Failure> {
+    match command {
+        Command::List {
+            search,
+            page_size,
+            limit,
+        } => {
+            let mut list = org.list().page_size(page_size);
+            if let Some(search) = search {
+                list = list.search(search);
+            }
+            if let Some(limit) = limit {
+                list = list.max_items(limit);
+            }
+            let mut invitations = std::pin::pin!(list.stream());
+            // The header goes out with the first row (or alone at the end), so that an error
+            // before any row prints no table.
+            let mut header = !out.json();
+            let show_header = |header: &mut bool| -> Result<(), Failure> {
+                if std::mem::take(header) {
+                    out.show(&Header)?;
+                }
+                Ok(())
+            };
+            while let Some(invitation) = invitations.next().await {
+                let invitation = invitation?;
+                show_header(&mut header)?;
+                out.show(&Row((&invitation).into()))?;
+            }
+            show_header(&mut header)?;
+        }
+        Command::Get { id } => {
+            let Some(invitation) = org.get(&id).await? else {
+                return Err(Failure {
+                    code: 4,
+                    kind: "not_found".to_owned(),
+                    status: Some(404),
+                    message: format!("no invitation {id}"),
+                    request_id: None,
+                });
+            };
+            out.show(&Details((&invitation).into()))?;
+        }
+        Command::Count => out.show(&Count {
+            count: org.count().await?,
+        })?,
+        Command::Create {
+            email,
+            roles,
+            send_email,
+            redirect_uri,
+            attributes,
+            idempotent,
+        } => {
+            let mut create = org.create(email).roles(roles).send_email(send_email);
+            if let Some(uri) = redirect_uri {
+                create = create.redirect_uri(uri);
+            }
+            for (key, value) in attributes {
+                create = create.attribute(key, [value]);
+            }
+            if idempotent {
+                create = create.idempotent();
+            }
+            out.show(&CreatedView::from(&create.await?))?;
+        }
+        Command::Delete { id, ignore_missing } => {
+            let already_gone = match org.delete(&id).await {
+                Ok(()) => false,
+                Err(e) if ignore_missing && e.is_not_found() => true,
+                Err(e) => return Err(e.into()),
+            };
+            out.show(&Deleted {
+                deleted: &id,
+                already_gone,
+            })?;
+        }
+        Command::Resend { id } => {
+            org.resend(&id).await?;
+            out.show(&Resent { resent: &id })?;
+        }
+    }
+    Ok(0)
+}
+
+/// The list's table header (text only).
+#[derive(Serialize)]
+struct Header;
+
+impl Show for Header {
+    fn text(&self) -> String {
+        TABLE_HEADER.to_owned()
+    }
+}
