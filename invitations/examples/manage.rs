@@ -14,10 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(format!("manage.{}@example.com", std::process::id()))
         .await?;
 
-    let invitation = org
-        .get(created.id())
-        .await?
-        .ok_or("just created, yet not found")?;
+    let invitation = org.get(created.id()).await?;
     println!(
         "{} invited at {}",
         invitation.email,

@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     org.delete(created[1].id()).send().await?;
     println!(
         "   deleted; Bob's invitation now: {:?}",
-        org.get(created[1].id()).await?.map(|i| i.email)
+        org.get_opt(created[1].id()).await?.map(|i| i.email)
     );
 
     if target.server.is_none() {

@@ -1,4 +1,5 @@
-//! Many invitations at once: `create_many` and `delete_matching`.
+//! Many invitations at once: `create_many`, and the report and outcomes that revocations
+//! (`revoke.rs`) share.
 //!
 //! Every item is checked before anything is sent, duplicates are dropped, creates are
 //! idempotent (a re-run after a crash creates only what is missing), and results stream out as
@@ -11,12 +12,12 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, ErrorKind};
 use crate::org::CreateInvitation;
-use crate::{OrgInvitations, validate};
+use crate::{Invited, OrgInvitations};
 
 impl OrgInvitations {
     /// Invites many people: checks every item first, drops duplicates, then creates
@@ -26,12 +27,6 @@ impl OrgInvitations {
         items: impl IntoIterator<Item = I>,
     ) -> CreateMany {
         CreateMany::new(self.clone(), items.into_iter().map(Into::into).collect())
-    }
-
-    /// Deletes every invitation whose email contains `search` (lower-cased); see
-    /// [`DeleteMatching`].
-    pub fn delete_matching(&self, search: impl AsRef<str>) -> DeleteMatching {
-        DeleteMatching::new(self.clone(), search.as_ref().to_owned())
     }
 
     /// The create builder for one bulk item.
@@ -104,7 +99,10 @@ pub enum Outcome {
         reconciled: bool,
     },
     /// The email already had an invitation (nothing was changed).
-    AlreadyInvited,
+    AlreadyInvited {
+        /// The existing invitation's id.
+        id: String,
+    },
     /// The email belongs to a member of the organization.
     AlreadyMember,
     /// The same email (after trimming and lower-casing) came earlier, at this index.
@@ -133,11 +131,6 @@ pub enum Outcome {
         /// The invitation's id.
         id: String,
     },
-    /// Dry run: would be deleted.
-    WouldDelete {
-        /// The invitation's id.
-        id: String,
-    },
 }
 
 impl Outcome {
@@ -145,7 +138,7 @@ impl Outcome {
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Created { .. } => "created",
-            Outcome::AlreadyInvited => "already_invited",
+            Outcome::AlreadyInvited { .. } => "already_invited",
             Outcome::AlreadyMember => "already_member",
             Outcome::Duplicate { .. } => "duplicate",
             Outcome::Invalid(_) => "invalid",
@@ -154,7 +147,6 @@ impl Outcome {
             Outcome::WouldCreate => "would_create",
             Outcome::Deleted { .. } => "deleted",
             Outcome::AlreadyGone { .. } => "already_gone",
-            Outcome::WouldDelete { .. } => "would_delete",
         }
     }
 
@@ -172,9 +164,9 @@ impl Outcome {
     pub fn id(&self) -> Option<&str> {
         match self {
             Outcome::Created { id, .. }
+            | Outcome::AlreadyInvited { id }
             | Outcome::Deleted { id }
-            | Outcome::AlreadyGone { id }
-            | Outcome::WouldDelete { id } => Some(id),
+            | Outcome::AlreadyGone { id } => Some(id),
             _ => None,
         }
     }
@@ -257,8 +249,6 @@ pub struct BulkReport {
     pub deleted: usize,
     /// Invitations already gone when their delete arrived.
     pub already_gone: usize,
-    /// Dry run: invitations that would be deleted.
-    pub would_delete: usize,
     /// How long the run took.
     #[serde(rename = "elapsed_s", serialize_with = "seconds")]
     pub elapsed: Duration,
@@ -280,7 +270,7 @@ impl BulkReport {
                 self.created += 1;
                 self.reconciled += usize::from(reconciled);
             }
-            Outcome::AlreadyInvited => self.already_invited += 1,
+            Outcome::AlreadyInvited { .. } => self.already_invited += 1,
             Outcome::AlreadyMember => self.already_member += 1,
             Outcome::Duplicate { .. } => self.duplicates += 1,
             Outcome::Invalid(error) => self.invalid.push(Failure {
@@ -297,7 +287,6 @@ impl BulkReport {
             Outcome::WouldCreate => self.would_create += 1,
             Outcome::Deleted { .. } => self.deleted += 1,
             Outcome::AlreadyGone { .. } => self.already_gone += 1,
-            Outcome::WouldDelete { .. } => self.would_delete += 1,
         }
     }
 
@@ -334,7 +323,6 @@ impl fmt::Display for BulkReport {
             ("would be created", self.would_create),
             ("deleted", self.deleted),
             ("already gone", self.already_gone),
-            ("would be deleted", self.would_delete),
         ];
         for (what, n) in counts {
             if n > 0 {
@@ -377,16 +365,16 @@ impl fmt::Debug for CreateMany {
 
 /// Stops a run once an error shows every further item would fail too.
 #[derive(Default)]
-struct StopSignal(Mutex<Option<Error>>);
+pub(crate) struct StopSignal(Mutex<Option<Error>>);
 
 impl StopSignal {
     /// The error that stopped the run, if one did.
-    fn stopped_by(&self) -> Option<Error> {
+    pub(crate) fn stopped_by(&self) -> Option<Error> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the run if `error` would fail every item: the token or the organization is bad.
-    fn stop_if_fatal(&self, error: &Error) {
+    pub(crate) fn stop_if_fatal(&self, error: &Error) {
         let fatal = matches!(
             error.kind(),
             ErrorKind::Unauthorized
@@ -491,7 +479,7 @@ impl CreateMany {
                     }
                     let outcome = if dry_run {
                         match org.find_by_email(&email).await {
-                            Ok(Some(_)) => Outcome::AlreadyInvited,
+                            Ok(Some(existing)) => Outcome::AlreadyInvited { id: existing.id },
                             Ok(None) => Outcome::WouldCreate,
                             Err(error) => {
                                 stop.stop_if_fatal(&error);
@@ -502,13 +490,13 @@ impl CreateMany {
                         if let Some(rate) = &rate {
                             rate.until_ready().await;
                         }
-                        match request.idempotent().send().await {
-                            Ok(created) => Outcome::Created {
+                        match request.or_existing().send().await {
+                            Ok(Invited::Created(created)) => Outcome::Created {
                                 reconciled: created.reconciled(),
                                 id: created.id().to_owned(),
                             },
-                            Err(e) if e.kind() == ErrorKind::AlreadyInvited => {
-                                Outcome::AlreadyInvited
+                            Ok(Invited::Existing(existing)) => {
+                                Outcome::AlreadyInvited { id: existing.id }
                             }
                             Err(e) if e.kind() == ErrorKind::AlreadyMember => {
                                 Outcome::AlreadyMember
@@ -528,90 +516,5 @@ impl CreateMany {
             })
             .buffer_unordered(concurrency);
         stream::iter(checked).chain(sent)
-    }
-}
-
-/// Builder of [`OrgInvitations::delete_matching`].
-#[derive(Debug)]
-#[must_use = "a builder does nothing until run"]
-pub struct DeleteMatching {
-    org: OrgInvitations,
-    search: String,
-    concurrency: usize,
-    dry_run: bool,
-}
-
-impl DeleteMatching {
-    pub(crate) fn new(org: OrgInvitations, search: String) -> Self {
-        DeleteMatching {
-            org,
-            search,
-            concurrency: DEFAULT_CONCURRENCY,
-            dry_run: false,
-        }
-    }
-
-    /// Deletes in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// Lists what would be deleted; deletes nothing.
-    pub fn dry_run(mut self) -> Self {
-        self.dry_run = true;
-        self
-    }
-
-    /// Runs, and reports when every item is done. Fails only if the matching invitations
-    /// cannot be listed.
-    pub async fn send(self) -> Result<BulkReport, Error> {
-        let started = Instant::now();
-        let mut report = BulkReport::collect(self.stream().await?).await;
-        report.elapsed = started.elapsed();
-        Ok(report)
-    }
-
-    /// Collects every matching invitation first (deleting while paging by offset would skip
-    /// some), then deletes them, yielding each result as it finishes.
-    pub async fn stream(self) -> Result<impl Stream<Item = ItemResult> + Send + 'static, Error> {
-        validate::path_segment("realm", self.org.realm())?;
-        let matching: Vec<_> = self
-            .org
-            .list()
-            .search(&self.search)
-            .stream()
-            .try_collect()
-            .await?;
-        let (org, dry_run) = (self.org, self.dry_run);
-        let stop = Arc::new(StopSignal::default());
-        Ok(stream::iter(matching.into_iter().enumerate())
-            .map(move |(index, invitation)| {
-                let (org, stop) = (org.clone(), stop.clone());
-                async move {
-                    let id = invitation.id;
-                    let email = invitation.email;
-                    let outcome = if let Some(stopped_by) = stop.stopped_by() {
-                        Outcome::NotAttempted { stopped_by }
-                    } else if dry_run {
-                        Outcome::WouldDelete { id }
-                    } else {
-                        match org.delete(&id).send().await {
-                            Ok(()) => Outcome::Deleted { id },
-                            Err(e) if e.is_not_found() => Outcome::AlreadyGone { id },
-                            Err(error) => {
-                                stop.stop_if_fatal(&error);
-                                Outcome::Failed(error)
-                            }
-                        }
-                    };
-                    ItemResult {
-                        index,
-                        email,
-                        outcome,
-                    }
-                }
-            })
-            .buffer_unordered(self.concurrency))
     }
 }

@@ -39,6 +39,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A sign-up hook that may run twice for the same person wants the existing invitation rather
+//! than a 409: [`CreateInvitation::or_existing`] returns either, and says which.
+//!
 //! Input the server would refuse or choke on (an empty email, an over-long role, a relative
 //! redirect URI, an id of `..`) fails with [`ErrorKind::InvalidInput`] before anything is sent.
 //!
@@ -70,16 +73,18 @@
 //! let first_page = org.list().page_size(10).page().await?;     // exactly one request
 //! let everyone: Vec<_> = org.list().search("example.com").stream().try_collect().await?;
 //! let bob = org.find_by_email("bob@example.com").await?;
-//! if let Some(invitation) = org.get("8c1e…").await? {
+//! if let Some(invitation) = org.get_opt("8c1e…").await? {
 //!     org.resend(&invitation.id).await?;
 //!     org.delete(&invitation.id).await?;
 //! }
 //! # Ok(()) }
 //! ```
 //!
-//! `stream()` and `pages()` request one page at a time as they are read, skip invitations
-//! yielded in the last few pages (the server's offset paging can repeat them), and fail with
+//! `stream()` and `pages()` request one page at a time as they are read, never yield an
+//! invitation twice (the server's offset paging can repeat them), and fail with
 //! [`ErrorKind::RepeatedPage`] rather than loop forever on a server that ignores offsets.
+//! `get` fails with [`ErrorKind::NotFound`] on a missing invitation; `get_opt` and
+//! `find_by_email` answer `None`.
 //!
 //! # What the server does that shapes your code
 //!
@@ -87,7 +92,7 @@
 //!
 //! - The list has **no promised order** (it was seen in creation order). Offset paging skips an
 //!   invitation for each one removed behind the offset while you page; collect ids first, then
-//!   act on them, as [`OrgInvitations::delete_matching`] does.
+//!   act on them, as [`OrgInvitations::select`] and its revocation plan do.
 //! - `created_at` is `yyyy-MM-ddTHH:mmZ`: UTC, to the minute, not RFC 3339.
 //! - A token without the needed role gets a **401**, like an expired one
 //!   ([`ErrorKind::Unauthorized`]); the server never answers 403. Viewing rights suffice to
@@ -128,6 +133,7 @@ pub mod operation;
 mod org;
 mod response;
 mod retry;
+mod revoke;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod validate;
@@ -138,8 +144,7 @@ pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
 pub use bulk::{
-    BulkReport, CreateMany, DEFAULT_CONCURRENCY, DeleteMatching, Failure, ItemResult,
-    NewInvitation, Outcome,
+    BulkReport, CreateMany, DEFAULT_CONCURRENCY, Failure, ItemResult, NewInvitation, Outcome,
 };
 pub use call::REQUEST_ID_HEADER;
 pub use client::{
@@ -149,10 +154,11 @@ pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_PAGE_SIZE, ListInvitations, MAX_PAGES_WITHOUT_NEWS};
 pub use me::{ListMyInvitations, MyInvitations, Respond};
 pub use org::{
-    CountInvitations, CreateInvitation, Created, DeleteInvitation, GetInvitation, OrgInvitations,
-    ResendInvitation,
+    CountInvitations, CreateInvitation, CreateOrGet, Created, DeleteInvitation, GetInvitation,
+    GetInvitationOpt, Invited, OrgInvitations, ResendInvitation,
 };
 pub use retry::{Clock, RetryConfig, TokioClock};
+pub use revoke::{RevocationPlan, Revoke, Select};
 
 /// An invitation as the server describes it. Only `id` and `email` are always present;
 /// `created_at` is `yyyy-MM-ddTHH:mmZ` (UTC, minutes), not RFC 3339.

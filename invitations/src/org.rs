@@ -114,9 +114,21 @@ impl OrgInvitations {
         ListInvitations::new(self.clone())
     }
 
-    /// One invitation by id; `None` when the server answers 404.
+    /// One invitation by id; a [`NotFound`](crate::ErrorKind::NotFound) error when there is
+    /// none. The rule across the API: `get` fails on what is missing, `get_opt` and `find_*`
+    /// answer `None`.
     pub fn get(&self, invitation_id: impl Into<String>) -> GetInvitation {
         GetInvitation {
+            org: self.clone(),
+            options: CallOptions::default(),
+            id: invitation_id.into(),
+        }
+    }
+
+    /// One invitation by id, or `None` when the organization has none with this id (an
+    /// unknown organization is still an error).
+    pub fn get_opt(&self, invitation_id: impl Into<String>) -> GetInvitationOpt {
+        GetInvitationOpt {
             org: self.clone(),
             options: CallOptions::default(),
             id: invitation_id.into(),
@@ -233,6 +245,29 @@ impl CreateInvitation {
         self
     }
 
+    /// Returns the email's existing invitation instead of failing with
+    /// [`ErrorKind::AlreadyInvited`]: one call that is safe to repeat, as a sign-up hook needs.
+    /// Implies [`idempotent`](Self::idempotent). "Already a member" stays an error
+    /// ([`ErrorKind::AlreadyMember`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(org: phasetwo_invitations::OrgInvitations) -> Result<(), phasetwo_invitations::Error> {
+    /// use phasetwo_invitations::Invited;
+    ///
+    /// match org.create("new.user@example.com").roles(["member"]).or_existing().await? {
+    ///     Invited::Created(created) => println!("invited: {}", created.id()),
+    ///     Invited::Existing(invitation) => println!("already invited: {}", invitation.id),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// An existing invitation keeps its own roles and attributes; this call changes nothing.
+    pub fn or_existing(self) -> CreateOrGet {
+        CreateOrGet {
+            create: self.idempotent(),
+        }
+    }
+
     /// Runs every check and returns the email as it will be sent.
     pub(crate) fn checked_email(&self) -> Result<String, Error> {
         self.body().map(|body| body.email)
@@ -328,6 +363,71 @@ impl CreateInvitation {
 }
 
 call_builder!(CreateInvitation => Created);
+
+/// What [`CreateInvitation::or_existing`] found or did.
+#[derive(Debug, Clone)]
+pub enum Invited {
+    /// The invitation was created now.
+    Created(Created),
+    /// The email already had this invitation; nothing was changed.
+    Existing(Invitation),
+}
+
+impl Invited {
+    /// The invitation's id, either way.
+    pub fn id(&self) -> &str {
+        match self {
+            Invited::Created(created) => created.id(),
+            Invited::Existing(invitation) => &invitation.id,
+        }
+    }
+
+    /// Whether this call created it.
+    pub fn was_created(&self) -> bool {
+        matches!(self, Invited::Created(_))
+    }
+}
+
+/// Builder of [`CreateInvitation::or_existing`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct CreateOrGet {
+    create: CreateInvitation,
+}
+
+/// Rounds of "create, already exists, look up, gone meanwhile" before giving up: each one
+/// means the invitation was deleted between the two requests.
+const CREATE_OR_GET_ROUNDS: usize = 3;
+
+impl CreateOrGet {
+    /// Creates the invitation, or finds the existing one.
+    pub async fn send(self) -> Result<Invited, Error> {
+        let mut round = 0;
+        loop {
+            round += 1;
+            let conflict = match self.create.clone().send().await {
+                Ok(created) => return Ok(Invited::Created(created)),
+                Err(e) if e.kind() == ErrorKind::AlreadyInvited => e,
+                Err(e) => return Err(e),
+            };
+            let org = &self.create.org;
+            match org.find_by_email(&self.create.email).await? {
+                Some(existing) => return Ok(Invited::Existing(existing)),
+                // Deleted between the 409 and the lookup: try to create it again.
+                None if round < CREATE_OR_GET_ROUNDS => continue,
+                None => return Err(conflict),
+            }
+        }
+    }
+}
+
+impl std::future::IntoFuture for CreateOrGet {
+    type Output = Result<Invited, Error>;
+    type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
 
 /// A created invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -442,38 +542,67 @@ pub struct GetInvitation {
 }
 
 impl GetInvitation {
-    /// The invitation, or `None` when the server has no invitation with this id. An unknown
-    /// organization or realm is an [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) error:
-    /// the server's 404 says which is missing.
+    /// The invitation. An unknown invitation, organization or realm is an
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) error, whose server message says
+    /// which is missing.
+    pub async fn send(self) -> Result<Invitation, Error> {
+        fetch_one(&self.org, &self.options, &self.id).await
+    }
+}
+
+call_builder!(GetInvitation => Invitation);
+
+/// Builder of [`OrgInvitations::get_opt`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until sent"]
+pub struct GetInvitationOpt {
+    org: OrgInvitations,
+    options: CallOptions,
+    id: String,
+}
+
+impl GetInvitationOpt {
+    /// The invitation, or `None` when the organization has no invitation with this id. An
+    /// unknown organization or realm is still an error: a wrong organization id does not
+    /// look like a missing invitation.
     pub async fn send(self) -> Result<Option<Invitation>, Error> {
-        const OP: &str = operation::GET;
-        self.org.check_invitation(&self.id, OP)?;
-        let org = &self.org;
-        let result = org
-            .client
-            .engine()
-            .call(org.call(OP, Effect::Read, &self.options), |raw| {
-                raw.get_organization_invitation_by_id()
-                    .realm(&*org.realm)
-                    .org_id(&*org.org_id)
-                    .invitation_id(&self.id)
-                    .send()
-            })
-            .await;
-        match result.and_then(Reply::answered) {
-            Ok(found) => Ok(Some(found.into_inner())),
-            Err(e) if e.is_not_found() && !org.is_missing_org(&e) => Ok(None),
+        match fetch_one(&self.org, &self.options, &self.id).await {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.is_not_found() && !self.org.is_missing_org(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
 
-call_builder!(GetInvitation => Option<Invitation>);
+call_builder!(GetInvitationOpt => Option<Invitation>);
+
+/// One `GET …/invitations/{id}`.
+async fn fetch_one(
+    org: &OrgInvitations,
+    options: &CallOptions,
+    id: &str,
+) -> Result<Invitation, Error> {
+    const OP: &str = operation::GET;
+    org.check_invitation(id, OP)?;
+    let response = org
+        .client
+        .engine()
+        .call(org.call(OP, Effect::Read, options), |raw| {
+            raw.get_organization_invitation_by_id()
+                .realm(&*org.realm)
+                .org_id(&*org.org_id)
+                .invitation_id(id)
+                .send()
+        })
+        .await?
+        .answered()?;
+    Ok(response.into_inner())
+}
 
 impl OrgInvitations {
     /// Whether a 404 says that the organization or its realm is missing, rather than an
     /// invitation: the server names what it did not find.
-    fn is_missing_org(&self, error: &Error) -> bool {
+    pub(crate) fn is_missing_org(&self, error: &Error) -> bool {
         error.server_message().is_some_and(|message| {
             message == "Realm does not exist" || message == format!("{} not found", self.org_id)
         })

@@ -259,24 +259,88 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A revocation is planned with --dry-run (which prints exactly what would go), and the saved
+/// plan is applied with --ids: nothing is listed again, so a later match stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_matching_with_and_without_dry_run() {
+async fn revoke_prints_a_plan_and_applies_exactly_it() {
     let server = server().await;
     for i in 0..6 {
         server.add_invitation("acme", "org-1", &format!("old{i}@legacy.example.com"));
     }
+    server.add_invitation("acme", "org-1", "mallory@legacy.example.com.evil.com");
     server.add_invitation("acme", "org-1", "keep@example.com");
-    let dry = run(&server, &["delete-matching", "legacy", "--dry-run"]).await;
-    assert_eq!(code(&dry), 0);
-    assert!(
-        stdout(&dry).contains("6 would be deleted"),
-        "{}",
-        stdout(&dry)
+    let dry = run(
+        &server,
+        &["revoke", "--domain", "legacy.example.com", "--dry-run"],
+    )
+    .await;
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    let plan = stdout(&dry);
+    assert_eq!(
+        plan.lines()
+            .filter(|l| l.contains("@legacy.example.com "))
+            .count(),
+        6,
+        "{plan}"
     );
-    assert_eq!(server.invitations("acme", "org-1").len(), 7);
-    let real = run(&server, &["--json", "delete-matching", "legacy"]).await;
-    assert_eq!(code(&real), 0);
-    assert_eq!(json_lines(&real).last().unwrap()["deleted"], 6);
+    assert!(!plan.contains("mallory"), "{plan}");
+    assert!(plan.contains("6 would be revoked"), "{plan}");
+    assert_eq!(server.invitations("acme", "org-1").len(), 8);
+
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-revoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("plan.txt");
+    std::fs::write(&saved, &plan).unwrap();
+    server.add_invitation("acme", "org-1", "late@legacy.example.com");
+    let applied = run(
+        &server,
+        &["--json", "revoke", "--ids", saved.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    assert_eq!(json_lines(&applied).last().unwrap()["deleted"], 6);
+    let left: Vec<String> = server
+        .invitations("acme", "org-1")
+        .into_iter()
+        .map(|i| i.email)
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&"late@legacy.example.com".to_owned()));
+
+    // An unset variable in `--search "$X"` revokes nothing; neither does no selection.
+    for args in [
+        &["revoke", "--search", ""][..],
+        &["revoke", "--search", "   "][..],
+        &["revoke"][..],
+    ] {
+        let refused = run(&server, args).await;
+        assert_eq!(code(&refused), 2, "{args:?}: {}", stderr(&refused));
+    }
+    assert_eq!(server.invitations("acme", "org-1").len(), 3);
+    let everything = run(&server, &["revoke", "--all"]).await;
+    assert_eq!(code(&everything), 0);
+    assert!(server.invitations("acme", "org-1").is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `create --or-existing`, as a sign-up hook runs it: safe to repeat, exit 0 both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_or_existing_is_safe_to_repeat() {
+    let server = server().await;
+    let first = run(&server, &["--json", "create", "hook@x.io", "--or-existing"]).await;
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let first = &json_lines(&first)[0];
+    assert_eq!(first["existed"], false);
+    let again = run(&server, &["create", "Hook@X.io", "--or-existing"]).await;
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        stdout(&again).trim(),
+        format!("already invited: {id} for hook@x.io")
+    );
+    server.add_member("acme", "org-1", "member@x.io");
+    let member = run(&server, &["create", "member@x.io", "--or-existing"]).await;
+    assert_eq!(code(&member), 6, "already a member stays an error");
     assert_eq!(server.invitations("acme", "org-1").len(), 1);
 }
 
@@ -532,7 +596,7 @@ async fn phasetwo_fake_flags_change_what_it_seeds() {
         .unwrap();
     let org = client.invitations("acme", "org-1");
     let id = seeded["invitations"][0]["id"].as_str().unwrap();
-    assert!(org.get(id).await.unwrap().is_some());
+    assert_eq!(org.get(id).await.unwrap().id, id);
     org.create("x@example.com").roles(["owner"]).await.unwrap();
     let e = org
         .create("y@example.com")

@@ -146,7 +146,7 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
         .send()
         .await?;
     let id = created.id().to_owned(); // parsed from the 201's Location header
-    let found = org.get(&id).send().await?; // Option<Invitation>: None on 404
+    let found = org.get(&id).send().await?; // NotFound on 404; get_opt gives None
     let n: u64 = org.count().send().await?;
     let all: Vec<_> = org
         .list()
@@ -169,7 +169,7 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
 
     assert_eq!(id, "inv-1");
     assert_eq!(created.email(), "alice@example.com");
-    assert_eq!(found.unwrap().email, "alice@example.com");
+    assert_eq!(found.email, "alice@example.com");
     assert_eq!(n, 1);
     assert_eq!(all.len(), 1);
     assert_eq!(first_page.len(), 1);
@@ -678,7 +678,7 @@ async fn created_without_a_usable_location_is_its_own_error() {
 }
 
 #[tokio::test]
-async fn get_is_none_and_delete_is_not_found_on_404() {
+async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -688,7 +688,8 @@ async fn get_is_none_and_delete_is_not_found_on_404() {
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
-    assert!(org.get("gone").await.unwrap().is_none());
+    assert!(org.get_opt("gone").await.unwrap().is_none());
+    assert!(org.get("gone").await.unwrap_err().is_not_found());
     let e = org.delete("gone").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     org.delete("gone").ignore_missing().await.unwrap();
@@ -1011,4 +1012,62 @@ async fn an_answer_over_the_size_limit_is_refused_not_buffered() {
             .len(),
         100
     );
+}
+
+/// `or_existing` when the invitation is deleted between the 409 and the lookup: it creates
+/// again, and gives up with the 409 after a few such rounds rather than looping.
+#[tokio::test]
+async fn or_existing_creates_again_when_the_existing_one_vanished() {
+    let server = MockServer::start_async().await;
+    let conflict = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}))
+                .up_to_n_times(1);
+        })
+        .await;
+    let created = server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(201)
+                .header("location", server.url(format!("{ORG_PATH}/fresh")));
+        })
+        .await;
+    let lookup = server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200).json_body(json!([]));
+        })
+        .await;
+    let org = client(&server).invitations("acme", ORG);
+    let invited = org.create("a@x.io").or_existing().await.unwrap();
+    assert!(invited.was_created());
+    assert_eq!(invited.id(), "fresh");
+    conflict.assert_calls_async(1).await;
+    created.assert_calls_async(1).await;
+    lookup.assert_calls_async(1).await;
+
+    let always = MockServer::start_async().await;
+    let conflicts = always
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+        })
+        .await;
+    always
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200).json_body(json!([]));
+        })
+        .await;
+    let e = client(&always)
+        .invitations("acme", ORG)
+        .create("a@x.io")
+        .or_existing()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
+    conflicts.assert_calls_async(3).await;
 }

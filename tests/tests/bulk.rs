@@ -1,4 +1,4 @@
-//! `create_many` and `delete_matching` against the built-in server, with and without faults.
+//! `create_many` and revocations against the built-in server, with and without faults.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -7,7 +7,7 @@ use futures::StreamExt;
 use phasetwo_invitations::operation;
 use phasetwo_invitations::testing::support::{Fixture, VIEW_TOKEN, client_of};
 use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
-use phasetwo_invitations::{Client, NewInvitation, Outcome};
+use phasetwo_invitations::{Client, ErrorKind, NewInvitation, Outcome};
 
 /// 1,000 rows: 900 distinct valid emails, 60 duplicates (other case, spaces), 40 invalid.
 fn thousand_rows() -> (Vec<String>, BTreeSet<String>) {
@@ -245,40 +245,139 @@ async fn a_dry_run_sends_no_write() {
     assert_eq!(server.invitations("acme", "org-1").len(), 1);
 }
 
+/// A revocation is planned, reviewed, then applied: exactly the planned ids go, whatever
+/// the organization holds by then, and a domain matches exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_matching_collects_first_then_deletes() {
+async fn a_revocation_plan_revokes_exactly_what_it_lists() {
     let Fixture { server, client } = Fixture::start().await;
     for i in 0..130 {
         server.add_invitation("acme", "org-1", &format!("temp{i}@old.example.com"));
     }
-    for i in 0..5 {
-        server.add_invitation("acme", "org-1", &format!("keep{i}@example.com"));
+    for other in [
+        "mallory@old.example.com.evil.com",
+        "sub@team.old.example.com",
+        "keep@example.com",
+    ] {
+        server.add_invitation("acme", "org-1", other);
     }
     let org = client.invitations("acme", "org-1");
-    let dry = org
-        .delete_matching("@OLD.example")
-        .dry_run()
-        .send()
+    let plan = org
+        .select()
+        .domain("OLD.example.com")
+        .plan_revocation()
         .await
         .unwrap();
-    assert_eq!(dry.would_delete, 130);
-    assert_eq!(server.invitations("acme", "org-1").len(), 135);
+    assert_eq!(plan.invitations().len(), 130);
+    assert!(
+        plan.invitations()
+            .iter()
+            .all(|i| i.email.ends_with("@old.example.com"))
+    );
+    assert_eq!(
+        server.invitations("acme", "org-1").len(),
+        133,
+        "planning reads only"
+    );
 
-    let report = org
-        .delete_matching("@old.example")
-        .concurrency(8)
-        .send()
-        .await
-        .unwrap();
+    // Added after the plan: matches the domain, but was not reviewed, so it stays.
+    server.add_invitation("acme", "org-1", "late@old.example.com");
+    let report = plan.apply().concurrency(8).send().await;
     assert_eq!(report.deleted, 130, "{report}");
     assert!(report.is_success());
-    let left: Vec<String> = server
-        .invitations("acme", "org-1")
-        .into_iter()
-        .map(|i| i.email)
-        .collect();
-    assert_eq!(left.len(), 5);
-    assert!(left.iter().all(|e| e.starts_with("keep")));
+    let left: BTreeSet<String> = stored_emails(&server);
+    assert_eq!(
+        left,
+        BTreeSet::from([
+            "late@old.example.com".to_owned(),
+            "mallory@old.example.com.evil.com".to_owned(),
+            "sub@team.old.example.com".to_owned(),
+            "keep@example.com".to_owned(),
+        ])
+    );
+
+    // Applying the same plan again finds them gone.
+    let again = plan.apply().send().await;
+    assert_eq!(again.already_gone, 130, "{again}");
+}
+
+/// An empty or blank selection never revokes anything; `all()` must be asked for.
+#[tokio::test]
+async fn an_empty_selection_is_refused_unless_all_is_asked_for() {
+    let Fixture { server, client } = Fixture::start().await;
+    for i in 0..3 {
+        server.add_invitation("acme", "org-1", &format!("p{i}@example.com"));
+    }
+    let org = client.invitations("acme", "org-1");
+    for (what, select) in [
+        ("nothing", org.select()),
+        ("empty search", org.select().search("")),
+        ("blank search", org.select().search("  ")),
+        ("blank domain", org.select().domain("@")),
+    ] {
+        let e = select.plan_revocation().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{what}: {e}");
+    }
+    assert_eq!(server.invitations("acme", "org-1").len(), 3);
+    server.clear_requests();
+    let plan = org.select().all().plan_revocation().await.unwrap();
+    assert_eq!(plan.invitations().len(), 3);
+    // Exact email and any Rust predicate.
+    let one = org
+        .select()
+        .email(" P1@Example.com ")
+        .plan_revocation()
+        .await
+        .unwrap();
+    assert_eq!(one.invitations().len(), 1);
+    let odd = org
+        .select()
+        .all()
+        .filter(|i| i.email.starts_with("p0") || i.email.starts_with("p2"))
+        .list()
+        .await
+        .unwrap();
+    assert_eq!(odd.len(), 2);
+}
+
+/// Revoking ids: each is revoked or reported gone; an unusable id is invalid, not sent.
+#[tokio::test]
+async fn revoking_ids_reports_each() {
+    let Fixture { server, client } = Fixture::start().await;
+    let id = server.add_invitation("acme", "org-1", "a@example.com");
+    let org = client.invitations("acme", "org-1");
+    let report = org.revoke([id.as_str(), "no-such-id", ".."]).send().await;
+    assert_eq!(
+        (report.deleted, report.already_gone, report.invalid.len()),
+        (1, 1, 1),
+        "{report}"
+    );
+    assert!(server.invitations("acme", "org-1").is_empty());
+}
+
+/// An item already invited carries the existing invitation's id.
+#[tokio::test]
+async fn already_invited_items_carry_the_existing_id() {
+    let Fixture { server, client } = Fixture::start().await;
+    let existing = server.add_invitation("acme", "org-1", "old@example.com");
+    let org = client.invitations("acme", "org-1");
+    let results: Vec<_> = org
+        .create_many(["old@example.com", "new@example.com"])
+        .stream()
+        .collect()
+        .await;
+    let old = results
+        .iter()
+        .find(|r| r.email == "old@example.com")
+        .unwrap();
+    assert_eq!(old.outcome.name(), "already_invited");
+    assert_eq!(old.outcome.id(), Some(existing.as_str()));
+    let dry: Vec<_> = org
+        .create_many(["old@example.com"])
+        .dry_run()
+        .stream()
+        .collect()
+        .await;
+    assert_eq!(dry[0].outcome.id(), Some(existing.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,8 @@
 
 use futures::TryStreamExt;
 use invitations_tests::target::Target;
-use phasetwo_invitations::ErrorKind;
 use phasetwo_invitations::testing::BUILT_IN_ROLES;
+use phasetwo_invitations::{ErrorKind, Invited};
 use serde_json::{Value, json};
 
 /// An answer to a request made by hand, without the facade.
@@ -144,7 +144,7 @@ async fn the_facade_returns_the_id_of_the_new_invitation() {
     let created = org.create(email.to_uppercase()).send().await.unwrap();
     assert_eq!(created.email(), email);
     assert!(created.location().ends_with(created.id()));
-    let found = org.get(created.id()).send().await.unwrap().expect("stored");
+    let found = org.get(created.id()).send().await.unwrap();
     assert_eq!(found.id, created.id());
     assert_eq!(found.email, email, "stored in lower case");
 }
@@ -237,7 +237,7 @@ async fn phase_two_organization_roles_may_be_granted() {
         .send()
         .await
         .unwrap();
-    let found = org.get(created.id()).await.unwrap().expect("stored");
+    let found = org.get(created.id()).await.unwrap();
     assert_eq!(found.roles.len(), BUILT_IN_ROLES.len() + 1);
 }
 
@@ -352,6 +352,44 @@ async fn bodies_that_are_not_an_invitation_request_are_400() {
         mistyped.json(),
         json!({"error": "unknown_error", "error_description": "Cannot parse the JSON"})
     );
+}
+
+/// A sign-up hook's call, repeated: the first creates, the second finds the same invitation;
+/// a member stays a typed error.
+#[tokio::test]
+async fn create_or_existing_is_one_call_safe_to_repeat() {
+    let target = Target::new().await;
+    let org_id = target.new_org().await;
+    let member = target.email("hooked-member");
+    target.add_member(&org_id, &member).await;
+    let org = target.manager().invitations(target.realm(), &org_id);
+    let email = target.email("hook");
+    let first = org
+        .create(&email)
+        .roles(["member"])
+        .or_existing()
+        .await
+        .unwrap();
+    assert!(first.was_created());
+    let second = org
+        .create(email.to_uppercase())
+        .or_existing()
+        .await
+        .unwrap();
+    match &second {
+        Invited::Existing(existing) => {
+            assert_eq!(existing.id, first.id());
+            assert_eq!(
+                existing.roles,
+                ["member"],
+                "the existing invitation, unchanged"
+            );
+        }
+        Invited::Created(_) => panic!("created twice"),
+    }
+    let e = org.create(&member).or_existing().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyMember);
+    assert_eq!(org.count().await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -541,7 +579,7 @@ async fn a_view_only_client_reads_and_resends_but_cannot_create_or_delete() {
     let viewer = target.viewer().invitations(target.realm(), &org_id);
     assert_eq!(viewer.count().await.unwrap(), 1);
     assert_eq!(viewer.list().page().await.unwrap().len(), 1);
-    assert!(viewer.get(created.id()).await.unwrap().is_some());
+    assert_eq!(viewer.get(created.id()).await.unwrap().id, created.id());
     // The server checks no manage right on resend.
     viewer.resend(created.id()).send().await.unwrap();
     let e = viewer.create(target.email("no")).send().await.unwrap_err();
@@ -625,17 +663,25 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
         assert!(e.is_not_found(), "{e:?}");
         assert_eq!(e.server_message(), Some("no-such-org not found"));
     }
-    let e = org.get("x").send().await.unwrap_err();
+    let e = org.get_opt("x").send().await.unwrap_err();
     assert!(
         e.is_not_found(),
         "get tells a missing organization from a missing invitation"
     );
     let no_realm = target.manager().invitations("no-such-realm", "any");
-    assert!(no_realm.get("x").send().await.unwrap_err().is_not_found());
+    assert!(
+        no_realm
+            .get_opt("x")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     let known = target
         .manager()
         .invitations(target.realm(), target.new_org().await);
-    assert!(known.get("x").send().await.unwrap().is_none());
+    assert!(known.get_opt("x").send().await.unwrap().is_none());
+    assert!(known.get("x").send().await.unwrap_err().is_not_found());
 }
 
 #[tokio::test]
@@ -652,13 +698,13 @@ async fn another_organizations_invitation_is_not_found_here() {
         .send()
         .await
         .unwrap();
-    assert!(org_b.get(created.id()).await.unwrap().is_none());
+    assert!(org_b.get_opt(created.id()).await.unwrap().is_none());
     let e = org_b.delete(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     let e = org_b.resend(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     assert!(
-        org_a.get(created.id()).await.unwrap().is_some(),
+        org_a.get_opt(created.id()).await.unwrap().is_some(),
         "untouched"
     );
 }
@@ -1011,7 +1057,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
     me.accept(first.id()).send().await.unwrap();
     let org_a = manager.invitations(target.realm(), &a);
     assert!(
-        org_a.get(first.id()).await.unwrap().is_none(),
+        org_a.get_opt(first.id()).await.unwrap().is_none(),
         "accepting removes the invitation"
     );
     let e = org_a.create(&email).send().await.unwrap_err();
@@ -1024,7 +1070,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
     me.reject(second.id()).send().await.unwrap();
     let org_b = manager.invitations(target.realm(), &b);
     assert!(
-        org_b.get(second.id()).await.unwrap().is_none(),
+        org_b.get_opt(second.id()).await.unwrap().is_none(),
         "rejecting removes the invitation"
     );
     org_b

@@ -134,7 +134,7 @@ async fn odd_path_values_through_prism_proxy_match_the_spec() {
     let org = client(&prism.url, "admin").invitations(realm, org_id);
     let created = org.create("alice@example.com").await.unwrap();
     assert_eq!(org.list().page_size(5).page().await.unwrap().len(), 1);
-    assert!(org.get(created.id()).await.unwrap().is_some());
+    assert_eq!(org.get(created.id()).await.unwrap().id, created.id());
     assert_eq!(org.count().await.unwrap(), 1);
     org.resend(created.id()).await.unwrap();
     org.delete(created.id()).await.unwrap();
@@ -253,9 +253,9 @@ async fn traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec(
         .unwrap();
     assert_eq!(all.len(), 3);
     assert!(org.find_by_email(minimal.email()).await.unwrap().is_some());
-    let found = org.get(full.id()).await.unwrap().unwrap();
+    let found = org.get(full.id()).await.unwrap();
     assert_eq!(found.attributes["team"], ["blue", "green"]);
-    assert!(org.get("no-such-id").await.unwrap().is_none());
+    assert!(org.get_opt("no-such-id").await.unwrap().is_none());
     assert_eq!(org.count().await.unwrap(), 3);
     org.resend(minimal.id()).await.unwrap();
     org.delete(minimal.id()).await.unwrap();

@@ -749,7 +749,7 @@ async fn listings_end_and_never_repeat_against_servers_that_do_not_page() {
     assert!(requests.load(Ordering::SeqCst) < 100, "{requests:?}");
     let e = bounded(
         Duration::from_secs(20),
-        org.delete_matching("example.com").send(),
+        org.select().search("example.com").plan_revocation(),
     )
     .await
     .unwrap_err();

@@ -73,7 +73,7 @@ async fn no_secret_in_traces_debug_or_display() {
         format!("{:?}", org.create("c@x.io").roles(["member"])),
         format!("{:?}", org.list().search("x")),
         format!("{:?}", org.create_many(["d@x.io"])),
-        format!("{:?}", org.delete_matching("x")),
+        format!("{:?}", org.select().search("x")),
         format!("{:?}", cc.my_invitations("acme").list()),
         format!(
             "{:?}",

@@ -111,6 +111,10 @@ pub enum InvitationCommand {
         /// Treat an existing invitation found after a retry as created.
         #[arg(long)]
         idempotent: bool,
+        /// Succeed with the existing invitation when the email already has one (exit 0,
+        /// saying so), as a sign-up hook needs; implies --idempotent.
+        #[arg(long)]
+        or_existing: bool,
     },
     /// Delete (revoke) an invitation.
     Delete {
@@ -149,13 +153,30 @@ pub enum BulkCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
-    /// Delete every invitation whose email contains SEARCH.
-    DeleteMatching {
-        search: String,
-        /// List what would be deleted; delete nothing.
+    /// Revoke the invitations a selection names, or exactly the ids in a file. `--dry-run`
+    /// prints the plan (one invitation a line, id first); `--ids` applies such a file.
+    #[command(group = clap::ArgGroup::new("what").required(true).multiple(true))]
+    Revoke {
+        /// The invitation of exactly this email.
+        #[arg(long, group = "what")]
+        email: Option<String>,
+        /// Invitations whose email's domain is exactly this (corp.example).
+        #[arg(long, group = "what")]
+        domain: Option<String>,
+        /// Invitations whose email contains this text.
+        #[arg(long, group = "what")]
+        search: Option<String>,
+        /// Every invitation of the organization.
+        #[arg(long, group = "what")]
+        all: bool,
+        /// Exactly the ids in this file (`-` for standard input): the first word of each line,
+        /// or the `id` of a JSON line; blank lines and lines starting with `#` are skipped.
+        #[arg(long, group = "what", conflicts_with_all = ["email", "domain", "search", "all"])]
+        ids: Option<PathBuf>,
+        /// Print what would be revoked; revoke nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Deletes in flight at once.
+        /// Revocations in flight at once.
         #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_CONCURRENCY)]
         concurrency: usize,
         /// Write every item's outcome to this file as JSON lines.

@@ -1,4 +1,4 @@
-//! The commands on many invitations at once: `bulk` and `delete-matching`, with progress, a
+//! The commands on many invitations at once: `bulk` and `revoke`, with progress, a
 //! per-item report, and a summary derived from the library's `BulkReport`.
 
 use std::io::{IsTerminal, Write};
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::args::BulkCommand;
 use crate::input;
-use crate::output::{Failure, Output, Show, exit_code};
+use crate::output::{Failure, Output, Row, Show, exit_code};
 
 /// Runs one bulk command; returns the exit code.
 pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Result<u8, Failure> {
@@ -24,12 +24,7 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
             roles,
             report,
         } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
-            } else {
-                std::fs::read_to_string(&file)
-            }
-            .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+            let text = read_input(&file)?;
             let (lines, mut items): (Vec<usize>, Vec<NewInvitation>) = input::parse(&text)
                 .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?
                 .into_iter()
@@ -49,20 +44,108 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
             let where_from = |index: usize| format!("line {}", lines[index]);
             finish(run.stream(), total, report.as_deref(), out, where_from).await
         }
-        BulkCommand::DeleteMatching {
+        BulkCommand::Revoke {
+            email,
+            domain,
             search,
+            all,
+            ids,
             dry_run,
             concurrency,
             report,
         } => {
-            let mut run = org.delete_matching(&search).concurrency(concurrency);
-            if dry_run {
-                run = run.dry_run();
-            }
-            let results = run.stream().await?;
-            let where_from = |index: usize| format!("match {}", index + 1);
-            finish(results, 0, report.as_deref(), out, where_from).await
+            let revoke = match ids {
+                Some(file) => {
+                    let text = read_input(&file)?;
+                    let ids = input::parse_ids(&text)
+                        .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+                    if dry_run {
+                        for id in &ids {
+                            out.show(&PlannedId(id))?;
+                        }
+                        return Ok(0);
+                    }
+                    org.revoke(ids)
+                }
+                None => {
+                    let mut select = org.select();
+                    if let Some(email) = email {
+                        select = select.email(email);
+                    }
+                    if let Some(domain) = domain {
+                        select = select.domain(domain);
+                    }
+                    if let Some(search) = search {
+                        select = select.search(search);
+                    }
+                    if all {
+                        select = select.all();
+                    }
+                    let plan = select.plan_revocation().await?;
+                    if dry_run {
+                        for invitation in plan.invitations() {
+                            out.show(&Row(invitation.into()))?;
+                        }
+                        out.show(&PlanSummary {
+                            would_revoke: plan.invitations().len(),
+                        })?;
+                        return Ok(0);
+                    }
+                    plan.apply()
+                }
+            };
+            let where_from = |index: usize| format!("item {}", index + 1);
+            finish(
+                revoke.concurrency(concurrency).stream(),
+                0,
+                report.as_deref(),
+                out,
+                where_from,
+            )
+            .await
         }
+    }
+}
+
+/// Reads a file, or standard input for `-`.
+fn read_input(file: &Path) -> Result<String, Failure> {
+    if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))
+}
+
+/// An id of a plan read back, shown by a dry run of `--ids`.
+#[derive(Serialize)]
+struct PlannedId<'a>(#[serde(serialize_with = "as_id")] &'a str);
+
+fn as_id<S: serde::Serializer>(id: &&str, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(1))?;
+    map.serialize_entry("id", id)?;
+    map.end()
+}
+
+impl Show for PlannedId<'_> {
+    fn text(&self) -> String {
+        self.0.to_owned()
+    }
+}
+
+/// The last line of a dry run: how many, and how to revoke exactly those.
+#[derive(Serialize)]
+struct PlanSummary {
+    would_revoke: usize,
+}
+
+impl Show for PlanSummary {
+    fn text(&self) -> String {
+        format!(
+            "# {} would be revoked; to revoke exactly these, save this output and run: revoke --ids FILE",
+            self.would_revoke
+        )
     }
 }
 

@@ -51,6 +51,36 @@ fn parse_list(text: &str) -> Result<Vec<(usize, NewInvitation)>, String> {
     Ok(items)
 }
 
+/// The ids of a revocation plan: the first word of each line, or the `id` of a JSON line
+/// (what `revoke --dry-run` prints, as text or with `--json`). Blank lines and lines starting
+/// with `#` are skipped.
+pub fn parse_ids(text: &str) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let id = if line.starts_with('{') {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| format!("line {}: not JSON: {e}", number + 1))?;
+            match value.get("id").and_then(|id| id.as_str()) {
+                Some(id) => id.to_owned(),
+                // The summary line of a `--json` dry run.
+                None if value.get("would_revoke").is_some() => continue,
+                None => return Err(format!("line {}: no \"id\"", number + 1)),
+            }
+        } else {
+            line.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 enum Column {
     Email,
     Roles,
@@ -169,6 +199,20 @@ mod tests {
         let e = parse("# people\na@x.io\nb@x.io,admin\n").unwrap_err();
         assert!(e.starts_with("line 3:"), "{e}");
         assert!(parse("a@x.io;admin\n").unwrap_err().starts_with("line 1:"));
+    }
+
+    #[test]
+    fn plan_files_give_their_ids_as_text_or_json() {
+        let text =
+            "3f2a  a@x.io  2026-11-26T06:21Z  member\n\n7b1c  b@x.io  -  \n# 2 would be revoked\n";
+        assert_eq!(parse_ids(text).unwrap(), ["3f2a", "7b1c"]);
+        let json = "{\"id\":\"3f2a\",\"email\":\"a@x.io\"}\n{\"would_revoke\":1}\n";
+        assert_eq!(parse_ids(json).unwrap(), ["3f2a"]);
+        assert!(
+            parse_ids("{\"email\":\"a@x.io\"}\n")
+                .unwrap_err()
+                .starts_with("line 1")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! delete, resend.
 
 use futures_util::StreamExt;
-use phasetwo_invitations::{Created, OrgInvitations};
+use phasetwo_invitations::{Created, Invited, OrgInvitations};
 use serde::Serialize;
 
 use crate::args::InvitationCommand as Command;
@@ -25,6 +25,7 @@ struct CreatedView<'a> {
     email: &'a str,
     location: &'a str,
     reconciled: bool,
+    existed: bool,
 }
 
 impl<'a> From<&'a Created> for CreatedView<'a> {
@@ -34,6 +35,7 @@ impl<'a> From<&'a Created> for CreatedView<'a> {
             email: created.email(),
             location: created.location(),
             reconciled: created.reconciled(),
+            existed: false,
         }
     }
 }
@@ -41,6 +43,20 @@ impl<'a> From<&'a Created> for CreatedView<'a> {
 impl Show for CreatedView<'_> {
     fn text(&self) -> String {
         format!("created {} for {}", self.id, self.email)
+    }
+}
+
+/// An invitation that `create --or-existing` found rather than created.
+#[derive(Serialize)]
+struct Existing<'a> {
+    id: &'a str,
+    email: &'a str,
+    existed: bool,
+}
+
+impl Show for Existing<'_> {
+    fn text(&self) -> String {
+        format!("already invited: {} for {}", self.id, self.email)
     }
 }
 
@@ -104,18 +120,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             }
             show_header(&mut header)?;
         }
-        Command::Get { id } => {
-            let Some(invitation) = org.get(&id).await? else {
-                return Err(Failure {
-                    code: 4,
-                    kind: "not_found".to_owned(),
-                    status: Some(404),
-                    message: format!("no invitation {id}"),
-                    request_id: None,
-                });
-            };
-            out.show(&Details((&invitation).into()))?;
-        }
+        Command::Get { id } => out.show(&Details((&org.get(&id).await?).into()))?,
         Command::Count => out.show(&Count {
             count: org.count().await?,
         })?,
@@ -126,6 +131,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             redirect_uri,
             attributes,
             idempotent,
+            or_existing,
         } => {
             let mut create = org.create(email).roles(roles).send_email(send_email);
             if let Some(uri) = redirect_uri {
@@ -137,7 +143,18 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             if idempotent {
                 create = create.idempotent();
             }
-            out.show(&CreatedView::from(&create.await?))?;
+            if or_existing {
+                match create.or_existing().await? {
+                    Invited::Created(created) => out.show(&CreatedView::from(&created))?,
+                    Invited::Existing(existing) => out.show(&Existing {
+                        id: &existing.id,
+                        email: &existing.email,
+                        existed: true,
+                    })?,
+                }
+            } else {
+                out.show(&CreatedView::from(&create.await?))?;
+            }
         }
         Command::Delete { id, ignore_missing } => {
             let already_gone = match org.delete(&id).await {

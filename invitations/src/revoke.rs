@@ -1,0 +1,292 @@
+//! Revoking invitations you can review first: select by exact predicates, look at the plan,
+//! then revoke exactly the invitations it lists, or revoke a list of ids you have.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+
+use crate::bulk::{BulkReport, DEFAULT_CONCURRENCY, ItemResult, Outcome, StopSignal};
+use crate::error::Error;
+use crate::{Invitation, OrgInvitations, validate};
+
+impl OrgInvitations {
+    /// Invitations chosen by exact predicates, to list or to plan their revocation. A
+    /// selection with no predicate is refused unless it asks for [`all`](Select::all).
+    ///
+    /// ```no_run
+    /// # async fn demo(org: phasetwo_invitations::OrgInvitations) -> Result<(), phasetwo_invitations::Error> {
+    /// let plan = org.select().domain("corp.example").plan_revocation().await?;
+    /// for invitation in plan.invitations() {
+    ///     println!("will revoke {} ({})", invitation.id, invitation.email);
+    /// }
+    /// let report = plan.apply().send().await; // exactly those ids; nothing is listed again
+    /// println!("{report}");
+    /// # Ok(()) }
+    /// ```
+    pub fn select(&self) -> Select {
+        Select {
+            org: self.clone(),
+            email: None,
+            domain: None,
+            search: None,
+            filters: Vec::new(),
+            all: false,
+        }
+    }
+
+    /// Revokes exactly these invitations, by id, as a bulk run; an id already gone is
+    /// reported as such.
+    pub fn revoke<I: Into<String>>(&self, ids: impl IntoIterator<Item = I>) -> Revoke {
+        Revoke {
+            org: self.clone(),
+            items: ids
+                .into_iter()
+                .map(|id| (id.into(), String::new()))
+                .collect(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+type Filter = Arc<dyn Fn(&Invitation) -> bool + Send + Sync>;
+
+/// Builder of [`OrgInvitations::select`]. An invitation is selected when it meets every
+/// predicate given.
+#[derive(Clone)]
+#[must_use = "a selection does nothing until listed or planned"]
+pub struct Select {
+    org: OrgInvitations,
+    email: Option<String>,
+    domain: Option<String>,
+    search: Option<String>,
+    filters: Vec<Filter>,
+    all: bool,
+}
+
+impl fmt::Debug for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Select")
+            .field("org", &self.org)
+            .field("email", &self.email)
+            .field("domain", &self.domain)
+            .field("search", &self.search)
+            .field("filters", &self.filters.len())
+            .field("all", &self.all)
+            .finish()
+    }
+}
+
+impl Select {
+    /// The invitation of exactly this email (compared trimmed and lower-cased).
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Invitations whose email's domain is exactly this (`corp.example` selects
+    /// `a@corp.example`, not `a@corp.example.evil.com` nor `a@sub.corp.example`).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Invitations whose email contains this text, as the server's search matches.
+    pub fn search(mut self, text: impl Into<String>) -> Self {
+        self.search = Some(text.into());
+        self
+    }
+
+    /// Invitations for which `keep` is true.
+    pub fn filter(mut self, keep: impl Fn(&Invitation) -> bool + Send + Sync + 'static) -> Self {
+        self.filters.push(Arc::new(keep));
+        self
+    }
+
+    /// Every invitation of the organization. Without it, a selection with no predicate (or
+    /// only a blank one) is refused, so that an empty variable cannot select everything.
+    pub fn all(mut self) -> Self {
+        self.all = true;
+        self
+    }
+
+    /// The normalised predicates, or why they select nothing safely.
+    fn checked(&self) -> Result<Checked, Error> {
+        let email = self.email.as_deref().map(validate::email).transpose()?;
+        let domain = match self.domain.as_deref().map(str::trim) {
+            Some(d) if d.trim_start_matches('@').is_empty() => {
+                return Err(Error::invalid("domain", "is blank"));
+            }
+            Some(d) => Some(d.trim_start_matches('@').to_lowercase()),
+            None => None,
+        };
+        let search = match self.search.as_deref() {
+            Some(s) if s.trim().is_empty() => {
+                return Err(Error::invalid(
+                    "search",
+                    "is blank; call all() to select every invitation",
+                ));
+            }
+            Some(s) => Some(s.to_lowercase()),
+            None => None,
+        };
+        let chosen = email.is_some() || domain.is_some() || search.is_some();
+        if !chosen && self.filters.is_empty() && !self.all {
+            return Err(Error::invalid(
+                "selection",
+                "no predicate: give an email, a domain, a search or a filter, or call all()",
+            ));
+        }
+        Ok(Checked {
+            email,
+            domain,
+            search,
+        })
+    }
+
+    /// Lists the selected invitations (every page, then the predicates).
+    pub async fn list(self) -> Result<Vec<Invitation>, Error> {
+        let checked = self.checked()?;
+        // The server's substring search narrows what is listed; the exact predicates decide.
+        let narrowing = checked
+            .email
+            .clone()
+            .or_else(|| checked.domain.as_ref().map(|d| format!("@{d}")))
+            .or_else(|| checked.search.clone());
+        let mut list = self.org.list();
+        if let Some(text) = narrowing {
+            list = list.search(text);
+        }
+        let all: Vec<Invitation> = list.stream().try_collect().await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| checked.keeps(i) && self.filters.iter().all(|keep| keep(i)))
+            .collect())
+    }
+
+    /// Lists the selected invitations as a plan: review it, then
+    /// [`apply`](RevocationPlan::apply) it to revoke exactly those.
+    pub async fn plan_revocation(self) -> Result<RevocationPlan, Error> {
+        let org = self.org.clone();
+        Ok(RevocationPlan {
+            org,
+            invitations: self.list().await?,
+        })
+    }
+}
+
+struct Checked {
+    email: Option<String>,
+    domain: Option<String>,
+    search: Option<String>,
+}
+
+impl Checked {
+    fn keeps(&self, invitation: &Invitation) -> bool {
+        let email = invitation.email.to_lowercase();
+        self.email.as_ref().is_none_or(|e| *e == email)
+            && self.domain.as_ref().is_none_or(|d| {
+                email
+                    .rsplit_once('@')
+                    .is_some_and(|(_, domain)| domain == d)
+            })
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|s| email.contains(s.as_str()))
+    }
+}
+
+/// The invitations a revocation will remove, listed once. Applying it revokes exactly these.
+#[derive(Debug, Clone)]
+pub struct RevocationPlan {
+    org: OrgInvitations,
+    invitations: Vec<Invitation>,
+}
+
+impl RevocationPlan {
+    /// What will be revoked.
+    pub fn invitations(&self) -> &[Invitation] {
+        &self.invitations
+    }
+
+    /// Revokes the planned invitations.
+    pub fn apply(&self) -> Revoke {
+        Revoke {
+            org: self.org.clone(),
+            items: self
+                .invitations
+                .iter()
+                .map(|i| (i.id.clone(), i.email.clone()))
+                .collect(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// Builder of [`OrgInvitations::revoke`] and [`RevocationPlan::apply`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until run"]
+pub struct Revoke {
+    org: OrgInvitations,
+    /// Id, and email when known (empty for a revocation by id alone).
+    items: Vec<(String, String)>,
+    concurrency: usize,
+}
+
+impl Revoke {
+    /// Revocations in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Runs, and reports when every item is done.
+    pub async fn send(self) -> BulkReport {
+        let started = Instant::now();
+        let mut report = BulkReport::collect(self.stream()).await;
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    /// Runs as the stream is read, yielding each item's result as it finishes. An id the
+    /// request could not name (empty, `..`) is invalid; errors that would fail every item
+    /// (401, an unknown organization) stop the run.
+    pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
+        let Revoke {
+            org,
+            items,
+            concurrency,
+        } = self;
+        let stop = Arc::new(StopSignal::default());
+        stream::iter(items.into_iter().enumerate())
+            .map(move |(index, (id, email))| {
+                let (org, stop) = (org.clone(), stop.clone());
+                async move {
+                    let outcome = if let Err(e) = validate::path_segment("invitation_id", &id) {
+                        Outcome::Invalid(e)
+                    } else if let Some(stopped_by) = stop.stopped_by() {
+                        Outcome::NotAttempted { stopped_by }
+                    } else {
+                        match org.delete(&id).send().await {
+                            Ok(()) => Outcome::Deleted { id },
+                            Err(e) if e.is_not_found() && !org.is_missing_org(&e) => {
+                                Outcome::AlreadyGone { id }
+                            }
+                            Err(error) => {
+                                stop.stop_if_fatal(&error);
+                                Outcome::Failed(error)
+                            }
+                        }
+                    };
+                    ItemResult {
+                        index,
+                        email,
+                        outcome,
+                    }
+                }
+            })
+            .buffer_unordered(concurrency)
+    }
+}
