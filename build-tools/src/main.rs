@@ -10,9 +10,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  spec              rewrite spec/invitations.yaml from spec/upstream/openapi.yaml and
+  spec              rewrite invitations-client/invitations.yaml from spec/upstream/openapi.yaml and
                     spec/overlay.yaml, and the generated-code snapshot from it
-  check             fail (exit 1) when spec/invitations.yaml or the snapshot is stale
+  check             fail (exit 1) when invitations-client/invitations.yaml or the snapshot is stale
   codegen           print the generated Rust code to stdout
   diff OLD NEW      summarise the API difference between two specs (exit 1 when different)
   bench [--quick]   build in release mode, measure the performance figures, print them with
@@ -64,7 +64,7 @@ fn write(relative: &str, contents: &str) -> Result<()> {
     std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
-/// What `spec/invitations.yaml` and the snapshot should contain now.
+/// What the derived spec and the snapshot should contain now.
 fn expected() -> Result<(String, String)> {
     let derived = derive_spec(&read(paths::UPSTREAM)?, &read(paths::OVERLAY)?)?;
     let code = render(&derived)?;

@@ -1,4 +1,4 @@
-//! Contract tests: the facade's traffic checked against `spec/invitations.yaml` by Prism, an
+//! Contract tests: the facade's traffic checked against `invitations-client/invitations.yaml` by Prism, an
 //! independent OpenAPI validator, as a proxy in front of the built-in server and as a mock
 //! server on its own. Any request or response that breaks the spec fails the test, whether
 //! Prism refuses it (`--errors`) or only logs it as a violation.
@@ -20,7 +20,7 @@ use serde_json::Value;
 /// paths instead, which describes the same URLs.
 fn spec_with_realms_prefix() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("spec/invitations.yaml")).unwrap();
+    let text = std::fs::read_to_string(root.join(build_tools::paths::DERIVED)).unwrap();
     let mut spec = build_tools::parse_yaml(&text).unwrap();
     let paths = spec["paths"].as_object().unwrap().clone();
     spec["paths"] = Value::Object(
