@@ -15,7 +15,7 @@ echo "== the examples"
 cli() { cargo run --locked --quiet -p phasetwo-invitations --features cli --bin phasetwo-invitations -- "$@"; }
 # Something for the invitee to accept.
 cli create "$PHASETWO_INVITEE_EMAIL" > /dev/null
-for example in quickstart invite list_all manage invitee client_credentials; do
+for example in quickstart invite list_all manage invitee client_credentials blocking; do
   echo "-- $example"
   cargo run --locked --quiet --example "$example" > /dev/null
 done

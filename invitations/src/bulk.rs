@@ -518,3 +518,11 @@ impl CreateMany {
         stream::iter(checked).chain(sent)
     }
 }
+
+impl std::future::IntoFuture for CreateMany {
+    type Output = BulkReport;
+    type IntoFuture = crate::auth::BoxFuture<'static, BulkReport>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}

@@ -121,8 +121,12 @@
 //! same server and authentication.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod bulk;
 mod call;
 mod client;
@@ -135,6 +139,7 @@ mod response;
 mod retry;
 mod revoke;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod validate;
 

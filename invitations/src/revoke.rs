@@ -290,3 +290,11 @@ impl Revoke {
             .buffer_unordered(concurrency)
     }
 }
+
+impl std::future::IntoFuture for Revoke {
+    type Output = BulkReport;
+    type IntoFuture = crate::auth::BoxFuture<'static, BulkReport>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}

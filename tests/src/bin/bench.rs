@@ -335,7 +335,10 @@ fn decode(iterations: usize, runs: usize) -> Value {
 
 /// Milliseconds for `build_tools::render` on the committed spec.
 fn codegen(runs: usize) -> Value {
-    let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../invitations-client/invitations.yaml");
+    let spec_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../invitations-client/invitations.yaml"
+    );
     let spec = std::fs::read_to_string(spec_path).expect("spec");
     let times: Vec<f64> = (0..runs)
         .map(|_| {
