@@ -519,10 +519,4 @@ impl CreateMany {
     }
 }
 
-impl std::future::IntoFuture for CreateMany {
-    type Output = BulkReport;
-    type IntoFuture = crate::auth::BoxFuture<'static, BulkReport>;
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
+crate::call::awaitable!(CreateMany => BulkReport);

@@ -352,8 +352,16 @@ macro_rules! call_builder {
             }
         }
 
+        crate::call::awaitable!($builder => Result<$output, crate::Error>);
+    };
+}
+pub(crate) use call_builder;
+
+/// Lets a builder with an `async fn send(self) -> $output` be awaited directly.
+macro_rules! awaitable {
+    ($builder:ty => $output:ty) => {
         impl std::future::IntoFuture for $builder {
-            type Output = Result<$output, crate::Error>;
+            type Output = $output;
             type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
             fn into_future(self) -> Self::IntoFuture {
                 Box::pin(self.send())
@@ -361,4 +369,4 @@ macro_rules! call_builder {
         }
     };
 }
-pub(crate) use call_builder;
+pub(crate) use awaitable;

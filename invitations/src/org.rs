@@ -421,13 +421,7 @@ impl CreateOrGet {
     }
 }
 
-impl std::future::IntoFuture for CreateOrGet {
-    type Output = Result<Invited, Error>;
-    type IntoFuture = crate::auth::BoxFuture<'static, Self::Output>;
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
+crate::call::awaitable!(CreateOrGet => Result<Invited, Error>);
 
 /// A created invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -291,10 +291,4 @@ impl Revoke {
     }
 }
 
-impl std::future::IntoFuture for Revoke {
-    type Output = BulkReport;
-    type IntoFuture = crate::auth::BoxFuture<'static, BulkReport>;
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
+crate::call::awaitable!(Revoke => BulkReport);
