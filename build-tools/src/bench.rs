@@ -22,6 +22,41 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
         None,
     ),
     (
+        "page_instructions",
+        "facade instructions / hand-written, per page() of 20 (callgrind, client process)",
+        Some(Goal::AtMost(1.05)),
+    ),
+    (
+        "page_instructions_generated",
+        "generated client instructions / hand-written, per page of 20",
+        None,
+    ),
+    (
+        "page_instructions_hand",
+        "instructions per hand-written page call (reqwest + serde_json)",
+        None,
+    ),
+    (
+        "stream_instructions",
+        "facade stream() instructions / hand-written loop, per invitation",
+        Some(Goal::AtMost(1.02)),
+    ),
+    (
+        "stream_instructions_pages",
+        "facade pages() instructions / hand-written loop, per invitation",
+        None,
+    ),
+    (
+        "stream_instructions_hand",
+        "instructions per invitation of the hand-written loop",
+        None,
+    ),
+    (
+        "concurrency_throughput",
+        "requests/s with 64 page() calls in flight, facade / hand-written (20,000 calls)",
+        Some(Goal::AtLeast(0.95)),
+    ),
+    (
         "stream_throughput",
         "facade stream rate / hand-written loop rate",
         Some(Goal::AtLeast(0.95)),
@@ -54,6 +89,16 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
     (
         "codegen_rebuild_s",
         "rebuild of the client crate after the spec changes, s",
+        None,
+    ),
+    (
+        "consumer_build_crates",
+        "crates a new user's clean debug build of the facade compiles (default features)",
+        None,
+    ),
+    (
+        "consumer_build_s",
+        "seconds of that build (full runs only)",
         None,
     ),
 ];
@@ -102,9 +147,16 @@ fn cargo(args: &[&str]) -> Result<()> {
 }
 
 pub fn run(quick: bool) -> Result<ExitCode> {
+    // `--quick` only proves the command works: the debug build, which the tests share, spares
+    // a release build of every dependency.
+    let (profile, profile_dir) = if quick {
+        ("--profile=dev", "debug")
+    } else {
+        ("--release", "release")
+    };
     cargo(&[
         "build",
-        "--release",
+        profile,
         "--locked",
         "--quiet",
         "-p",
@@ -114,7 +166,7 @@ pub fn run(quick: bool) -> Result<ExitCode> {
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let runtime = out_dir.join("runtime.json");
-    let mut bench = Command::new(target_dir().join("release").join("bench"));
+    let mut bench = Command::new(target_dir().join(profile_dir).join("bench"));
     if quick {
         bench.arg("--quick");
     }
@@ -132,7 +184,7 @@ pub fn run(quick: bool) -> Result<ExitCode> {
     let started = Instant::now();
     cargo(&[
         "build",
-        "--release",
+        profile,
         "--locked",
         "--quiet",
         "-p",
@@ -143,14 +195,49 @@ pub fn run(quick: bool) -> Result<ExitCode> {
         json!(started.elapsed().as_secs_f64()),
     );
 
+    // What a new user's first build costs: minutes of clean builds, so full runs only.
+    if !quick {
+        eprintln!("consumer build ...");
+        let output = Command::new(workspace_root().join("tests/consumer/build-cost.sh"))
+            .arg("default")
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let numbers: Vec<f64> = text
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if let [seconds, crates] = numbers[..] {
+            figures.insert("consumer_build_crates".into(), json!(crates));
+            figures.insert("consumer_build_s".into(), json!(seconds));
+        } else {
+            return Err(format!("tests/consumer/build-cost.sh said: {text}").into());
+        }
+    }
+
     let mut rows = Vec::new();
     println!(
-        "{:<24} {:>10} {:>9} {:>5}  measures",
-        "figure", "value", "goal", "met"
+        "{:<28} {:>10} {:>9} {:>5} {:>17}  measures",
+        "figure", "value", "goal", "met", "spread (min-max)"
     );
     for (name, what, goal) in FIGURES {
         let Some(value) = figures.get(*name).and_then(Value::as_f64) else {
+            if quick {
+                continue;
+            }
             return Err(format!("the benchmark program did not report {name}").into());
+        };
+        let spread = figures
+            .get(&format!("{name}_spread"))
+            .and_then(Value::as_array)
+            .map(|s| s.iter().filter_map(Value::as_f64).collect::<Vec<_>>());
+        let spread_text = match spread.as_deref() {
+            Some([min, _, max]) => format!("{min:.3}-{max:.3}"),
+            _ => String::new(),
         };
         let (goal_text, met) = match goal {
             Some(goal) => (goal.describe(), Some(goal.met(value))),
@@ -161,8 +248,8 @@ pub fn run(quick: bool) -> Result<ExitCode> {
             Some(false) => "NO",
             None => "",
         };
-        println!("{name:<24} {value:>10.3} {goal_text:>9} {met_text:>5}  {what}");
-        rows.push(json!({"figure": name, "value": value, "goal": goal_text, "met": met, "measures": what}));
+        println!("{name:<28} {value:>10.3} {goal_text:>9} {met_text:>5} {spread_text:>17}  {what}");
+        rows.push(json!({"figure": name, "value": value, "goal": goal_text, "met": met, "spread": spread, "measures": what}));
     }
     let report = json!({ "quick": quick, "figures": rows });
     let path = out_dir.join("report.json");

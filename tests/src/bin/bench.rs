@@ -117,19 +117,31 @@ async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
         generated().await;
     }
     let (mut facade_ratio, mut generated_ratio) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let hand = time(async {
-            for _ in 0..calls {
-                by_hand().await;
-            }
-        })
-        .await;
-        let fac = time(async {
-            for _ in 0..calls {
-                through_facade().await;
-            }
-        })
-        .await;
+    for run in 0..runs {
+        // Interleaved rounds, alternating which goes first.
+        let hand_rounds = || async {
+            time(async {
+                for _ in 0..calls {
+                    by_hand().await;
+                }
+            })
+            .await
+        };
+        let facade_rounds = || async {
+            time(async {
+                for _ in 0..calls {
+                    through_facade().await;
+                }
+            })
+            .await
+        };
+        let (hand, fac) = if run.is_multiple_of(2) {
+            let hand = hand_rounds().await;
+            (hand, facade_rounds().await)
+        } else {
+            let fac = facade_rounds().await;
+            (hand_rounds().await, fac)
+        };
         let gen_ = time(async {
             for _ in 0..calls {
                 generated().await;
@@ -139,10 +151,10 @@ async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
         facade_ratio.push(fac.as_secs_f64() / hand.as_secs_f64());
         generated_ratio.push(gen_.as_secs_f64() / hand.as_secs_f64());
     }
-    json!({
-        "overhead_page": median(facade_ratio),
-        "overhead_page_generated": median(generated_ratio),
-    })
+    merged(
+        with_spread("overhead_page", facade_ratio),
+        with_spread("overhead_page_generated", generated_ratio),
+    )
 }
 
 /// Invitations per second through `stream()`, over a hand-written loop over the same pages.
@@ -231,10 +243,10 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
         ratios.push(hand.as_secs_f64() / facade.as_secs_f64());
         generated_ratios.push(hand.as_secs_f64() / generated.as_secs_f64());
     }
-    json!({
-        "stream_throughput": median(ratios),
-        "stream_throughput_generated": median(generated_ratios),
-    })
+    merged(
+        with_spread("stream_throughput", ratios),
+        with_spread("stream_throughput_generated", generated_ratios),
+    )
 }
 
 /// What streaming costs in memory per invitation: the growth of peak resident memory from a
@@ -261,6 +273,252 @@ fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
         .map(|_| (peak(big) - peak(small)).max(0.0) * 1024.0 / (big - small) as f64)
         .collect();
     json!({ "stream_memory_bytes": median(per_invitation) })
+}
+
+/// What `bench count` runs `N` times (or over `N` invitations), one request at a time on a
+/// single-threaded runtime, so that its instruction count repeats from run to run.
+const COUNTED: [&str; 6] = [
+    "facade_page",
+    "generated_page",
+    "hand_page",
+    "facade_stream",
+    "facade_pages",
+    "hand_stream",
+];
+
+/// `bench count KIND URL N`: the work of `KIND` (see [`COUNTED`]) after one warm-up call.
+fn count_child(kind: &str, url: &str, n: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let facade = client(url);
+        let http = reqwest::Client::new();
+        let hand_page = |org: String, first: u64, max: u64| {
+            let http = &http;
+            async move {
+                let page: Vec<HandInvitation> = http
+                    .get(format!("{url}/realms/bench/orgs/{org}/invitations"))
+                    .query(&[("first", first), ("max", max)])
+                    .header("accept", "application/json")
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .expect("send")
+                    .json()
+                    .await
+                    .expect("decode");
+                page
+            }
+        };
+        let org = facade.invitations("bench", "total-1000");
+        match kind {
+            "facade_page" | "generated_page" | "hand_page" => {
+                for call in 0..=n {
+                    let len = match kind {
+                        "facade_page" => org.list().page_size(20).page().await.expect("page").len(),
+                        "generated_page" => facade
+                            .raw()
+                            .get_organization_invitations()
+                            .realm("bench")
+                            .org_id("total-1000")
+                            .first(0)
+                            .max(20)
+                            .send()
+                            .await
+                            .expect("page")
+                            .into_inner()
+                            .len(),
+                        _ => hand_page("total-1000".into(), 0, 20).await.len(),
+                    };
+                    assert_eq!(len, 20, "call {call}");
+                }
+            }
+            "facade_stream" | "facade_pages" | "hand_stream" => {
+                // A warm-up request, then `n` invitations in pages of 1,000.
+                let _ = hand_page("total-1000".into(), 0, 1).await;
+                let org = facade.invitations("bench", format!("total-{n}"));
+                let seen = match kind {
+                    "facade_stream" => {
+                        let mut stream = std::pin::pin!(org.list().page_size(1000).stream());
+                        let mut seen = 0u64;
+                        while let Some(invitation) = stream.try_next().await.expect("stream") {
+                            std::hint::black_box(invitation);
+                            seen += 1;
+                        }
+                        seen
+                    }
+                    "facade_pages" => {
+                        let mut pages = std::pin::pin!(org.list().page_size(1000).pages());
+                        let mut seen = 0u64;
+                        while let Some(page) = pages.try_next().await.expect("pages") {
+                            for invitation in page {
+                                std::hint::black_box(invitation);
+                                seen += 1;
+                            }
+                        }
+                        seen
+                    }
+                    _ => {
+                        let (mut first, mut seen) = (0u64, 0u64);
+                        loop {
+                            let page = hand_page(format!("total-{n}"), first, 1000).await;
+                            let full = page.len() == 1000;
+                            first += page.len() as u64;
+                            for invitation in page {
+                                std::hint::black_box(invitation);
+                                seen += 1;
+                            }
+                            if !full {
+                                break;
+                            }
+                        }
+                        seen
+                    }
+                };
+                assert_eq!(seen, n);
+            }
+            other => panic!("unknown kind {other}"),
+        }
+    });
+}
+
+/// Instructions the client process executes for `kind` with `n`, counted by callgrind (the
+/// server runs outside it, in its own process).
+fn instructions(kind: &str, url: &str, n: u64) -> u64 {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::env::temp_dir().join(format!(
+        "bench-callgrind-{}-{kind}-{n}.out",
+        std::process::id()
+    ));
+    let status = Command::new("valgrind")
+        .args(["--tool=callgrind", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(exe)
+        .args(["count", kind, url, &n.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("valgrind runs (it is installed with the machine's tools)");
+    assert!(status.success(), "valgrind {kind} {n}: {status}");
+    let text = std::fs::read_to_string(&out).expect("callgrind output");
+    let _ = std::fs::remove_file(&out);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("callgrind totals")
+}
+
+/// Per-call (or per-invitation) instructions of `kind`: the count for `2n` minus the count
+/// for `n`, over `n`, so that start-up and warm-up cancel out.
+fn per_unit(kind: &str, url: &str, n: u64) -> f64 {
+    let once = instructions(kind, url, n);
+    let twice = instructions(kind, url, 2 * n);
+    twice.saturating_sub(once) as f64 / n as f64
+}
+
+/// Instruction counts per `page()` and per streamed invitation, and their ratios to the
+/// hand-written reqwest + serde_json client.
+fn instruction_figures(url: &str, calls: u64, invitations: u64) -> Value {
+    let mut per = std::collections::BTreeMap::new();
+    for kind in COUNTED {
+        let n = if kind.ends_with("_page") {
+            calls
+        } else {
+            invitations
+        };
+        per.insert(kind, per_unit(kind, url, n));
+        eprintln!("  {kind}: {:.0} instructions per unit", per[kind]);
+    }
+    json!({
+        "page_instructions": per["facade_page"] / per["hand_page"],
+        "page_instructions_generated": per["generated_page"] / per["hand_page"],
+        "page_instructions_hand": per["hand_page"],
+        "stream_instructions": per["facade_stream"] / per["hand_stream"],
+        "stream_instructions_pages": per["facade_pages"] / per["hand_stream"],
+        "stream_instructions_hand": per["hand_stream"],
+    })
+}
+
+/// Requests per second of 64 `page()` calls in flight through the facade, over the same with
+/// hand-written reqwest, in interleaved rounds (A B B A …) on the multi-threaded runtime.
+async fn concurrency_throughput(url: &str, calls: usize, rounds: usize) -> Value {
+    use futures::StreamExt;
+    const IN_FLIGHT: usize = 64;
+    let facade = client(url);
+    let org = facade.invitations("bench", "total-1000");
+    let http = reqwest::Client::new();
+    let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
+    let hand = || {
+        futures::stream::iter(0..calls)
+            .map(|_| async {
+                let page: Vec<HandInvitation> = http
+                    .get(&page_url)
+                    .query(&[("first", "0"), ("max", "20")])
+                    .header("accept", "application/json")
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .expect("send")
+                    .json()
+                    .await
+                    .expect("decode");
+                assert_eq!(page.len(), 20);
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<Vec<()>>()
+    };
+    let through_facade = || {
+        futures::stream::iter(0..calls)
+            .map(|_| async {
+                let page = org.list().page_size(20).page().await.expect("page");
+                assert_eq!(page.len(), 20);
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<Vec<()>>()
+    };
+    hand().await;
+    through_facade().await;
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let (h, f) = if round.is_multiple_of(2) {
+            let h = time(async { drop(hand().await) }).await;
+            (h, time(async { drop(through_facade().await) }).await)
+        } else {
+            let f = time(async { drop(through_facade().await) }).await;
+            (time(async { drop(hand().await) }).await, f)
+        };
+        // Requests per second, facade over hand: the inverse ratio of the times.
+        ratios.push(h.as_secs_f64() / f.as_secs_f64());
+    }
+    with_spread("concurrency_throughput", ratios)
+}
+
+/// A figure as the median of its rounds, with the spread `[min, median, max]` beside it.
+fn with_spread(name: &str, mut values: Vec<f64>) -> Value {
+    values.sort_by(f64::total_cmp);
+    let mid = median(values.clone());
+    let mut figures = serde_json::Map::new();
+    figures.insert(name.to_owned(), json!(mid));
+    figures.insert(
+        format!("{name}_spread"),
+        json!([values[0], mid, values[values.len() - 1]]),
+    );
+    Value::Object(figures)
+}
+
+/// Two figure objects in one.
+fn merged(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            a.extend(b);
+            Value::Object(a)
+        }
+        (a, _) => a,
+    }
 }
 
 /// `bench stream-child URL TOTAL`: streams TOTAL invitations, prints peak RSS in KiB.
@@ -360,6 +618,16 @@ async fn main() {
         stream_child(url, total.parse().expect("TOTAL")).await;
         return;
     }
+    if let [mode, kind, url, n] = args.as_slice()
+        && mode == "count"
+    {
+        // Its own single-threaded runtime: leave this one's worker threads out of it.
+        let (kind, url, n) = (kind.clone(), url.clone(), n.parse().expect("N"));
+        std::thread::spawn(move || count_child(&kind, &url, n))
+            .join()
+            .expect("count");
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only NAME` measures one figure, for working on it.
     let only = args
@@ -386,6 +654,16 @@ async fn main() {
     if wanted("overhead_page") {
         eprintln!("overhead_page ...");
         add(overhead_page(&server.url, if quick { 100 } else { 2000 }, runs).await);
+    }
+    if wanted("instructions") {
+        eprintln!("instructions (callgrind) ...");
+        let (calls, invitations) = if quick { (20, 2_000) } else { (200, 20_000) };
+        add(instruction_figures(&server.url, calls, invitations));
+    }
+    if wanted("concurrency_throughput") {
+        eprintln!("concurrency_throughput ...");
+        let (calls, rounds) = if quick { (2_000, 2) } else { (20_000, 10) };
+        add(concurrency_throughput(&server.url, calls, rounds).await);
     }
     if wanted("stream_throughput") {
         eprintln!("stream_throughput ...");
