@@ -221,7 +221,11 @@ impl Engine {
                     request_id: request_id_header.clone(),
                     head: Mutex::new(None),
                 };
-                ATTEMPT.scope(state, send_once(attempt(&self.raw))).await
+                // Boxed once: the generated request future is several kilobytes, and each
+                // layer above would otherwise copy it as it is moved in.
+                ATTEMPT
+                    .scope(state, send_once(Box::pin(attempt(&self.raw))))
+                    .await
             })
             .instrument(attempt_span.clone())
             .await

@@ -221,21 +221,23 @@ enum Seen {
 }
 
 impl Seen {
-    fn contains(&self, id: &u64) -> bool {
+    /// Remembers a page's ids; for each, whether it is new (not yielded before, nor earlier on
+    /// the same page).
+    fn remember_page(&mut self, ids: &[u64], window: Option<usize>) -> Vec<bool> {
         match self {
-            Seen::All(all) => all.contains(id),
-            Seen::Window(pages) => pages.iter().any(|page| page.contains(id)),
-        }
-    }
-
-    fn remember(&mut self, page: IdHashes, window: Option<usize>) {
-        match self {
-            Seen::All(all) => all.extend(page),
+            // One probe per id: inserting says whether it was there.
+            Seen::All(all) => ids.iter().map(|id| all.insert(*id)).collect(),
             Seen::Window(pages) => {
+                let mut page = IdHashes::with_capacity_and_hasher(ids.len(), Default::default());
+                let keep = ids
+                    .iter()
+                    .map(|id| !pages.iter().any(|seen| seen.contains(id)) && page.insert(*id))
+                    .collect();
                 if pages.len() >= window.unwrap_or(usize::MAX) {
                     pages.pop_front();
                 }
                 pages.push_back(page);
+                keep
             }
         }
     }
@@ -289,11 +291,7 @@ impl Pager {
             self.previous_page = Some(page_hash);
             self.next_offset += count;
 
-            let mut yielded = IdHashes::with_capacity_and_hasher(ids.len(), Default::default());
-            let keep: Vec<bool> = ids
-                .iter()
-                .map(|id| !self.seen.contains(id) && yielded.insert(*id))
-                .collect();
+            let keep = self.seen.remember_page(&ids, self.list.dedupe_window);
             // Usually nothing repeats, and the page is passed on as it came.
             let mut fresh = if keep.iter().all(|k| *k) {
                 page
@@ -303,7 +301,6 @@ impl Pager {
                     .filter_map(|(invitation, keep)| keep.then_some(invitation))
                     .collect()
             };
-            self.seen.remember(yielded, self.list.dedupe_window);
             if let Some(wanted) = wanted {
                 fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
             }

@@ -57,6 +57,16 @@ fn client(url: &str) -> Client {
         .expect("client")
 }
 
+/// The hand-written client the facade is compared with: reqwest with the same time limits the
+/// facade sets by default, so that both do the same work per request.
+fn hand_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -77,7 +87,7 @@ async fn time<F: std::future::Future<Output = ()>>(f: F) -> Duration {
 async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
     let facade = client(url);
     let org = facade.invitations("bench", "total-1000");
-    let http = reqwest::Client::new();
+    let http = hand_http();
     let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
     let by_hand = || async {
         let page: Vec<HandInvitation> = http
@@ -162,7 +172,7 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
     let org_id = format!("total-{total}");
     let org_client = client(url);
     let org = org_client.invitations("bench", &org_id);
-    let http = reqwest::Client::new();
+    let http = hand_http();
     let page_url = format!("{url}/realms/bench/orgs/{org_id}/invitations");
     let hand_loop = || async {
         let (mut first, mut seen) = (0u64, 0u64);
@@ -294,7 +304,7 @@ fn count_child(kind: &str, url: &str, n: u64) {
         .expect("runtime");
     runtime.block_on(async {
         let facade = client(url);
-        let http = reqwest::Client::new();
+        let http = hand_http();
         let hand_page = |org: String, first: u64, max: u64| {
             let http = &http;
             async move {
@@ -450,7 +460,7 @@ async fn concurrency_throughput(url: &str, calls: usize, rounds: usize) -> Value
     const IN_FLIGHT: usize = 64;
     let facade = client(url);
     let org = facade.invitations("bench", "total-1000");
-    let http = reqwest::Client::new();
+    let http = hand_http();
     let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
     let hand = || {
         futures::stream::iter(0..calls)
