@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tracing::{Instrument, field};
 
 use crate::auth::{TokenSource, bearer_header};
@@ -92,7 +92,13 @@ impl raw::RequestHook for AuthHook {
         if let Ok(response) = response {
             let head = ResponseHead {
                 status: response.status(),
-                headers: response.headers().clone(),
+                // Headers are read only from failures (`Retry-After`, `Location` of a
+                // redirect); a success's status is all an undecodable body needs.
+                headers: if response.status().is_success() {
+                    HeaderMap::new()
+                } else {
+                    response.headers().clone()
+                },
             };
             let _ = ATTEMPT.try_with(|a| {
                 *a.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
@@ -149,7 +155,10 @@ impl Engine {
     where
         Fut: Future<Output = Result<raw::ResponseValue<T>, raw::Error<ErrorRepresentation>>>,
     {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // A request id needs to be unique, not unpredictable: no system call for randomness.
+        let request_id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+            .into_uuid()
+            .to_string();
         let span = tracing::info_span!(
             "phasetwo_invitations.call",
             operation = call.operation,

@@ -1,7 +1,7 @@
 //! When a failed attempt is sent again, how long to wait first, and when to give up.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::auth::BoxFuture;
@@ -128,7 +128,8 @@ impl Clock for TokioClock {
 /// instead of multiplying the load.
 pub(crate) struct RetryBudget {
     capacity: u32,
-    available: Mutex<u32>,
+    /// An atomic rather than a lock: every successful call refunds, and calls run in parallel.
+    available: AtomicU32,
 }
 
 pub(crate) const DEFAULT_RETRY_BUDGET: u32 = 500;
@@ -139,29 +140,34 @@ impl RetryBudget {
     pub(crate) fn new(capacity: u32) -> Self {
         RetryBudget {
             capacity,
-            available: Mutex::new(capacity),
+            available: AtomicU32::new(capacity),
         }
     }
 
     pub(crate) fn try_take(&self, cost: u32) -> bool {
-        let mut available = self.available.lock().unwrap_or_else(|p| p.into_inner());
-        if *available >= cost {
-            *available -= cost;
-            true
-        } else {
-            false
-        }
+        self.available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(cost)
+            })
+            .is_ok()
     }
 
     pub(crate) fn refund(&self, amount: u32) {
-        let mut available = self.available.lock().unwrap_or_else(|p| p.into_inner());
-        *available = (*available + amount).min(self.capacity);
+        // Full, as it is while calls succeed: nothing to write.
+        if self.available.load(Ordering::Acquire) >= self.capacity {
+            return;
+        }
+        let _ = self
+            .available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_add(amount).min(self.capacity))
+            });
     }
 }
 
 impl fmt::Debug for RetryBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let available = *self.available.lock().unwrap_or_else(|p| p.into_inner());
+        let available = self.available.load(Ordering::Acquire);
         write!(f, "RetryBudget({available}/{})", self.capacity)
     }
 }
