@@ -373,8 +373,15 @@ impl StopSignal {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The outcome of an item that failed with `error`, stopping the run if every further
+    /// item would fail the same way.
+    pub(crate) fn failed(&self, error: Error) -> Outcome {
+        self.stop_if_fatal(&error);
+        Outcome::Failed(error)
+    }
+
     /// Stops the run if `error` would fail every item: the token or the organization is bad.
-    pub(crate) fn stop_if_fatal(&self, error: &Error) {
+    fn stop_if_fatal(&self, error: &Error) {
         let fatal = matches!(
             error.kind(),
             ErrorKind::Unauthorized
@@ -481,10 +488,7 @@ impl CreateMany {
                         match org.find_by_email(&email).await {
                             Ok(Some(existing)) => Outcome::AlreadyInvited { id: existing.id },
                             Ok(None) => Outcome::WouldCreate,
-                            Err(error) => {
-                                stop.stop_if_fatal(&error);
-                                Outcome::Failed(error)
-                            }
+                            Err(error) => stop.failed(error),
                         }
                     } else {
                         if let Some(rate) = &rate {
@@ -501,10 +505,7 @@ impl CreateMany {
                             Err(e) if e.kind() == ErrorKind::AlreadyMember => {
                                 Outcome::AlreadyMember
                             }
-                            Err(error) => {
-                                stop.stop_if_fatal(&error);
-                                Outcome::Failed(error)
-                            }
+                            Err(error) => stop.failed(error),
                         }
                     };
                     ItemResult {

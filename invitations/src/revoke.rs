@@ -274,10 +274,7 @@ impl Revoke {
                             Err(e) if e.is_not_found() && !org.is_missing_org(&e) => {
                                 Outcome::AlreadyGone { id }
                             }
-                            Err(error) => {
-                                stop.stop_if_fatal(&error);
-                                Outcome::Failed(error)
-                            }
+                            Err(error) => stop.failed(error),
                         }
                     };
                     ItemResult {

@@ -67,6 +67,25 @@ fn hand_http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// One page the hand-written way: a GET with reqwest, then serde_json into a plain struct.
+async fn hand_page(
+    http: &reqwest::Client,
+    page_url: &str,
+    first: u64,
+    max: u64,
+) -> Vec<HandInvitation> {
+    http.get(page_url)
+        .query(&[("first", first), ("max", max)])
+        .header("accept", "application/json")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("decode")
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -90,17 +109,7 @@ async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
     let http = hand_http();
     let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
     let by_hand = || async {
-        let page: Vec<HandInvitation> = http
-            .get(&page_url)
-            .query(&[("first", "0"), ("max", "20")])
-            .header("accept", "application/json")
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("decode");
+        let page = hand_page(&http, &page_url, 0, 20).await;
         assert_eq!(page.len(), 20);
     };
     let through_facade = || async {
@@ -177,17 +186,7 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
     let hand_loop = || async {
         let (mut first, mut seen) = (0u64, 0u64);
         loop {
-            let page: Vec<HandInvitation> = http
-                .get(&page_url)
-                .query(&[("first", first), ("max", 1000)])
-                .header("accept", "application/json")
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("decode");
+            let page = hand_page(&http, &page_url, first, 1000).await;
             let full = page.len() == 1000;
             first += page.len() as u64;
             // Each invitation handed on, as a stream hands it to its reader.
@@ -305,23 +304,8 @@ fn count_child(kind: &str, url: &str, n: u64) {
     runtime.block_on(async {
         let facade = client(url);
         let http = hand_http();
-        let hand_page = |org: String, first: u64, max: u64| {
-            let http = &http;
-            async move {
-                let page: Vec<HandInvitation> = http
-                    .get(format!("{url}/realms/bench/orgs/{org}/invitations"))
-                    .query(&[("first", first), ("max", max)])
-                    .header("accept", "application/json")
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .expect("send")
-                    .json()
-                    .await
-                    .expect("decode");
-                page
-            }
-        };
+        let page_url = |org: &str| format!("{url}/realms/bench/orgs/{org}/invitations");
+        let (page_of_1000, page_of_n) = (page_url("total-1000"), page_url(&format!("total-{n}")));
         let org = facade.invitations("bench", "total-1000");
         match kind {
             "facade_page" | "generated_page" | "hand_page" => {
@@ -340,14 +324,14 @@ fn count_child(kind: &str, url: &str, n: u64) {
                             .expect("page")
                             .into_inner()
                             .len(),
-                        _ => hand_page("total-1000".into(), 0, 20).await.len(),
+                        _ => hand_page(&http, &page_of_1000, 0, 20).await.len(),
                     };
                     assert_eq!(len, 20, "call {call}");
                 }
             }
             "facade_stream" | "facade_pages" | "hand_stream" => {
                 // A warm-up request, then `n` invitations in pages of 1,000.
-                let _ = hand_page("total-1000".into(), 0, 1).await;
+                let _ = hand_page(&http, &page_of_1000, 0, 1).await;
                 let org = facade.invitations("bench", format!("total-{n}"));
                 let seen = match kind {
                     "facade_stream" => {
@@ -373,7 +357,7 @@ fn count_child(kind: &str, url: &str, n: u64) {
                     _ => {
                         let (mut first, mut seen) = (0u64, 0u64);
                         loop {
-                            let page = hand_page(format!("total-{n}"), first, 1000).await;
+                            let page = hand_page(&http, &page_of_n, first, 1000).await;
                             let full = page.len() == 1000;
                             first += page.len() as u64;
                             for invitation in page {
@@ -465,17 +449,7 @@ async fn concurrency_throughput(url: &str, calls: usize, rounds: usize) -> Value
     let hand = || {
         futures::stream::iter(0..calls)
             .map(|_| async {
-                let page: Vec<HandInvitation> = http
-                    .get(&page_url)
-                    .query(&[("first", "0"), ("max", "20")])
-                    .header("accept", "application/json")
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .expect("send")
-                    .json()
-                    .await
-                    .expect("decode");
+                let page = hand_page(&http, &page_url, 0, 20).await;
                 assert_eq!(page.len(), 20);
             })
             .buffer_unordered(IN_FLIGHT)
