@@ -86,6 +86,24 @@ async fn hand_page(
         .expect("decode")
 }
 
+/// Every invitation the hand-written way: pages of 1,000 by offset until a short one, each
+/// invitation handed on as a stream hands it to its reader. Returns how many.
+async fn hand_stream(http: &reqwest::Client, page_url: &str) -> u64 {
+    let (mut first, mut seen) = (0u64, 0u64);
+    loop {
+        let page = hand_page(http, page_url, first, 1000).await;
+        let full = page.len() == 1000;
+        first += page.len() as u64;
+        for invitation in page {
+            std::hint::black_box(invitation);
+            seen += 1;
+        }
+        if !full {
+            return seen;
+        }
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -184,21 +202,7 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
     let http = hand_http();
     let page_url = format!("{url}/realms/bench/orgs/{org_id}/invitations");
     let hand_loop = || async {
-        let (mut first, mut seen) = (0u64, 0u64);
-        loop {
-            let page = hand_page(&http, &page_url, first, 1000).await;
-            let full = page.len() == 1000;
-            first += page.len() as u64;
-            // Each invitation handed on, as a stream hands it to its reader.
-            for invitation in page {
-                std::hint::black_box(invitation);
-                seen += 1;
-            }
-            if !full {
-                break;
-            }
-        }
-        assert_eq!(seen, total);
+        assert_eq!(hand_stream(&http, &page_url).await, total);
     };
     let facade_stream = || async {
         let mut stream = std::pin::pin!(org.list().page_size(1000).stream());
@@ -354,22 +358,7 @@ fn count_child(kind: &str, url: &str, n: u64) {
                         }
                         seen
                     }
-                    _ => {
-                        let (mut first, mut seen) = (0u64, 0u64);
-                        loop {
-                            let page = hand_page(&http, &page_of_n, first, 1000).await;
-                            let full = page.len() == 1000;
-                            first += page.len() as u64;
-                            for invitation in page {
-                                std::hint::black_box(invitation);
-                                seen += 1;
-                            }
-                            if !full {
-                                break;
-                            }
-                        }
-                        seen
-                    }
+                    _ => hand_stream(&http, &page_of_n).await,
                 };
                 assert_eq!(seen, n);
             }
