@@ -133,6 +133,9 @@ impl ClientHooks<Hooks> for Client {
     ) -> reqwest::Result<reqwest::Response> {
         let response = self.client().execute(request).await?;
         Ok(match self.inner().max_body {
+            // A body of declared length ends there: hyper reads no more than the
+            // `Content-Length` it announced, so only an undeclared length needs counting.
+            Some(limit) if response.content_length().is_some_and(|n| n <= limit as u64) => response,
             Some(limit) => limit_body(response, limit),
             None => response,
         })

@@ -434,6 +434,54 @@ async fn an_answer_with_thousands_of_headers_says_what_was_wrong() {
     assert!(e.to_string().contains("message head is too large"), "{e}");
 }
 
+/// The size limit holds for a body whose length is not declared: chunks are counted as they
+/// come, and the answer is refused once past the limit (a declared length is checked by
+/// `an_answer_over_the_size_limit_is_refused_not_buffered`).
+#[tokio::test]
+async fn a_chunked_answer_over_the_size_limit_is_refused() {
+    let invitations = serde_json::to_vec(&json!(
+        (0..100)
+            .map(|n| json!({"id": format!("i{n}"), "email": format!("p{n}@x.io"), "roles": []}))
+            .collect::<Vec<_>>()
+    ))
+    .unwrap();
+    assert!(invitations.len() > 2048);
+    let mut answer =
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+            .to_vec();
+    for chunk in invitations.chunks(500) {
+        answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        answer.extend_from_slice(chunk);
+        answer.extend_from_slice(b"\r\n");
+    }
+    answer.extend_from_slice(b"0\r\n\r\n");
+    let limited = |port: u16, limit: usize| {
+        Client::builder()
+            .base_url(format!("http://127.0.0.1:{port}"))
+            .bearer_token(TOKEN)
+            .retry(RetryConfig::disabled())
+            .max_response_bytes(limit)
+            .build()
+            .unwrap()
+    };
+    let e = limited(answer_once(answer.clone()), 2048)
+        .invitations("acme", "org-1")
+        .list()
+        .page()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert!(e.to_string().contains("2048 bytes"), "{e}");
+    // Under a larger limit the same answer is read whole.
+    let page = limited(answer_once(answer), 64 * 1024)
+        .invitations("acme", "org-1")
+        .list()
+        .page()
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 100);
+}
+
 fn arbitrary_response() -> impl Strategy<Value = Vec<u8>> {
     let status = prop_oneof![
         Just(200u16),
