@@ -53,10 +53,12 @@ where
     }
 }
 
-/// How a [`Client`](crate::Client) authenticates.
+/// How a [`Client`](crate::Client) authenticates. What it hands out per request is the
+/// `Authorization` header itself ([`bearer_header`]), made once per token rather than once
+/// per request.
 #[derive(Clone)]
 pub(crate) enum TokenSource {
-    Static(SecretString),
+    Static(HeaderValue),
     Provider(Arc<dyn TokenProvider>),
     ClientCredentials(Arc<ClientCredentials>),
 }
@@ -83,22 +85,25 @@ impl TokenSource {
     }
 
     /// Forgets `rejected`, so the next request gets a new token.
-    pub(crate) async fn invalidate(&self, rejected: &SecretString) {
+    pub(crate) async fn invalidate(&self, rejected: &HeaderValue) {
         if let TokenSource::ClientCredentials(cc) = self {
             cc.cache.invalidate(rejected).await;
         }
     }
 
-    /// The token for the next request.
-    pub(crate) async fn token(&self) -> Result<SecretString, Error> {
+    /// The `Authorization` header for the next request.
+    pub(crate) async fn authorization(&self) -> Result<HeaderValue, Error> {
         match self {
-            TokenSource::Static(token) => Ok(token.clone()),
-            TokenSource::Provider(provider) => provider.token().await.map_err(|e| {
-                Error::new(ErrorKind::NoToken)
-                    .with_detail("the token provider failed")
-                    .with_source(e)
-            }),
-            TokenSource::ClientCredentials(cc) => cc.token().await,
+            TokenSource::Static(header) => Ok(header.clone()),
+            TokenSource::Provider(provider) => {
+                let token = provider.token().await.map_err(|e| {
+                    Error::new(ErrorKind::NoToken)
+                        .with_detail("the token provider failed")
+                        .with_source(e)
+                })?;
+                bearer_header(&token)
+            }
+            TokenSource::ClientCredentials(cc) => cc.authorization().await,
         }
     }
 }
@@ -125,17 +130,18 @@ struct CacheState {
 }
 
 struct CachedToken {
-    token: SecretString,
+    /// The token as the header that carries it.
+    authorization: HeaderValue,
     refresh_at: Instant,
 }
 
 impl TokenCache {
     /// Drops the cached token if it is `rejected` (a newer one, fetched meanwhile by another
     /// caller, is kept).
-    pub(crate) async fn invalidate(&self, rejected: &SecretString) {
+    pub(crate) async fn invalidate(&self, rejected: &HeaderValue) {
         let mut state = self.state.lock().await;
         if let Some(Ok(cached)) = &state.last
-            && cached.token.expose_secret() == rejected.expose_secret()
+            && cached.authorization == *rejected
         {
             state.last = None;
         }
@@ -143,36 +149,36 @@ impl TokenCache {
 
     /// The cached token if it is still fresh, else the result of a fetch: the one that
     /// finished while this caller waited (even a token already due, or a failure), or a new
-    /// one by `fetch` (which returns the token with its lifetime).
+    /// one by `fetch` (which returns the token's header with its lifetime).
     pub(crate) async fn get_or_refresh<Fut>(
         &self,
         fetch: impl FnOnce() -> Fut,
-    ) -> Result<SecretString, Error>
+    ) -> Result<HeaderValue, Error>
     where
-        Fut: Future<Output = Result<(SecretString, Duration), Error>>,
+        Fut: Future<Output = Result<(HeaderValue, Duration), Error>>,
     {
         let seen = self.finished.load(Ordering::Acquire);
         let mut state = self.state.lock().await;
         let finished_while_waiting = self.finished.load(Ordering::Acquire) != seen;
         match &state.last {
             Some(Ok(c)) if finished_while_waiting || Instant::now() < c.refresh_at => {
-                return Ok(c.token.clone());
+                return Ok(c.authorization.clone());
             }
             Some(Err(e)) if finished_while_waiting => return Err(e.clone()),
             _ => {}
         }
         // Lifetimes count from before the request: the server's clock started then at the latest.
         let started = Instant::now();
-        let result = fetch().await.map(|(token, lifetime)| {
+        let result = fetch().await.map(|(authorization, lifetime)| {
             // A server may claim any lifetime; no clock can add 2^64 seconds.
             let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
             CachedToken {
-                token,
+                authorization,
                 refresh_at: started + lifetime - refresh_margin(lifetime),
             }
         });
         let answer = match &result {
-            Ok(c) => Ok(c.token.clone()),
+            Ok(c) => Ok(c.authorization.clone()),
             Err(e) => Err(e.clone()),
         };
         state.last = Some(result);
@@ -251,14 +257,16 @@ impl ClientCredentials {
         }
     }
 
-    async fn token(&self) -> Result<SecretString, Error> {
-        self.cache.get_or_refresh(|| self.grant()).await
+    async fn authorization(&self) -> Result<HeaderValue, Error> {
+        // The grant is boxed: inline, its request would make every call's future as large as
+        // a token request, and that future is moved through each layer of every call.
+        self.cache.get_or_refresh(|| Box::pin(self.grant())).await
     }
 
     /// One token request. Its failures leave the API request unsent (`Sent::No`): passing
     /// ones (unreachable, timed out, 408, 429, 5xx) keep their kind so that the call retries
     /// them under its policy; the rest are [`ErrorKind::NoToken`].
-    async fn grant(&self) -> Result<(SecretString, Duration), Error> {
+    async fn grant(&self) -> Result<(HeaderValue, Duration), Error> {
         let endpoint = format!("token endpoint {}", self.token_url);
         let auth_error = || Error::new(ErrorKind::NoToken);
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -311,11 +319,11 @@ impl ClientCredentials {
         let parsed: TokenResponse = serde_json::from_slice(&bytes)
             .map_err(|e| refused(format!("not with a token: {e}")))?;
         let lifetime = lifetime(parsed.expires_in.as_ref()).map_err(refused)?;
-        let token = SecretString::from(parsed.access_token);
-        // Cached, a token that cannot be sent would fail every call for its lifetime.
-        bearer_header(&token)
+        // Refused here, not cached: a token that cannot be sent would fail every call for its
+        // lifetime.
+        let authorization = bearer_header(&SecretString::from(parsed.access_token))
             .map_err(|_| refused("its access_token is not usable in an HTTP header".to_owned()))?;
-        Ok((token, lifetime))
+        Ok((authorization, lifetime))
     }
 }
 
@@ -354,9 +362,13 @@ mod tests {
     async fn counting_fetcher(
         calls: &std::sync::atomic::AtomicUsize,
         lifetime: Duration,
-    ) -> Result<(SecretString, Duration), Error> {
+    ) -> Result<(HeaderValue, Duration), Error> {
         let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        Ok((SecretString::from(format!("token-{n}")), lifetime))
+        Ok((header(n), lifetime))
+    }
+
+    fn header(n: usize) -> HeaderValue {
+        HeaderValue::from_str(&format!("token-{n}")).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -366,12 +378,12 @@ mod tests {
         let lifetime = Duration::from_secs(60);
         let get = || cache.get_or_refresh(|| counting_fetcher(&calls, lifetime));
 
-        assert_eq!(get().await.unwrap().expose_secret(), "token-1");
+        assert_eq!(get().await.unwrap(), "token-1");
         tokio::time::advance(Duration::from_secs(44)).await;
-        assert_eq!(get().await.unwrap().expose_secret(), "token-1");
+        assert_eq!(get().await.unwrap(), "token-1");
         // 60 s lifetime, refreshed 15 s before expiry.
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(get().await.unwrap().expose_secret(), "token-2");
+        assert_eq!(get().await.unwrap(), "token-2");
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -387,13 +399,13 @@ mod tests {
             .get_or_refresh(|| counting_fetcher(&calls, Duration::from_secs(60)))
             .await
             .unwrap();
-        assert_eq!(token.expose_secret(), "token-1");
+        assert_eq!(token, "token-1");
     }
 
     /// 50 callers at once, each running `fetch` if the cache lets it; returns what each got
     /// and how many fetches ran.
     async fn fifty_callers(
-        result: fn(usize) -> Result<(SecretString, Duration), Error>,
+        result: fn(usize) -> Result<(HeaderValue, Duration), Error>,
     ) -> (Vec<Result<String, ErrorKind>>, usize) {
         let cache = Arc::new(TokenCache::default());
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -407,7 +419,7 @@ mod tests {
                             result(calls.fetch_add(1, Ordering::SeqCst) + 1)
                         })
                         .await
-                        .map(|t| t.expose_secret().to_owned())
+                        .map(|t| t.to_str().unwrap().to_owned())
                         .map_err(|e| e.kind())
                 })
             })
@@ -421,13 +433,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_refresh() {
-        let (got, fetches) = fifty_callers(|n| {
-            Ok((
-                SecretString::from(format!("token-{n}")),
-                Duration::from_secs(60),
-            ))
-        })
-        .await;
+        let (got, fetches) = fifty_callers(|n| Ok((header(n), Duration::from_secs(60)))).await;
         assert_eq!(fetches, 1);
         assert!(got.iter().all(|r| r.as_deref() == Ok("token-1")), "{got:?}");
     }
@@ -441,8 +447,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_token_due_on_arrival_still_serves_the_callers_waiting_for_it() {
-        let (got, fetches) =
-            fifty_callers(|n| Ok((SecretString::from(format!("token-{n}")), Duration::ZERO))).await;
+        let (got, fetches) = fifty_callers(|n| Ok((header(n), Duration::ZERO))).await;
         assert_eq!(fetches, 1);
         assert!(got.iter().all(|r| r.as_deref() == Ok("token-1")), "{got:?}");
     }
@@ -468,7 +473,7 @@ mod tests {
 
     #[test]
     fn debug_hides_tokens_and_secrets() {
-        let token = TokenSource::Static(SecretString::from("tok-123"));
+        let token = TokenSource::Static(bearer_header(&SecretString::from("tok-123")).unwrap());
         assert!(!format!("{token:?}").contains("tok-123"));
         let cc = TokenSource::ClientCredentials(Arc::new(ClientCredentials::new(
             Url::parse("http://127.0.0.1/realms/master/protocol/openid-connect/token").unwrap(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tracing::{Instrument, field};
 
-use crate::auth::{TokenSource, bearer_header};
+use crate::auth::TokenSource;
 use crate::error::{Error, ErrorKind, Sent};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
@@ -74,10 +74,11 @@ impl raw::RequestHook for AuthHook {
                     authorization
                 }
                 // A call made directly on `Client::raw()`.
-                Err(_) => {
-                    let token = self.tokens.token().await.map_err(|e| e.to_string())?;
-                    bearer_header(&token).map_err(|e| e.to_string())?
-                }
+                Err(_) => self
+                    .tokens
+                    .authorization()
+                    .await
+                    .map_err(|e| e.to_string())?,
             };
             request.headers_mut().insert(AUTHORIZATION, authorization);
             Ok(())
@@ -222,9 +223,8 @@ impl Engine {
             // its passing failures are retried like the request's own.
             let mut token = None;
             let result = run_attempt(limit, async {
-                let got = self.tokens.token().await?;
-                let authorization = bearer_header(&got)?;
-                token = Some(got);
+                let authorization = self.tokens.authorization().await?;
+                token = Some(authorization.clone());
                 let state = AttemptState {
                     authorization,
                     request_id: request_id_header.clone(),

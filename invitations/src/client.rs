@@ -322,10 +322,9 @@ impl ClientBuilder {
                 if token.expose_secret().trim().is_empty() {
                     return Err(Error::invalid("bearer_token", "must not be empty"));
                 }
-                bearer_header(&token).map_err(|_| {
+                TokenSource::Static(bearer_header(&token).map_err(|_| {
                     Error::invalid("bearer_token", "is not a valid HTTP header value")
-                })?;
-                TokenSource::Static(token)
+                })?)
             }
             Some(AuthConfig::Provider(provider)) => TokenSource::Provider(provider),
             Some(AuthConfig::ClientCredentials {
