@@ -7,9 +7,11 @@
 //! bringing anything new.
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use futures_util::{Stream, TryStreamExt, stream};
+use futures_util::{Stream, stream};
 
 use crate::call::{CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
@@ -164,7 +166,7 @@ impl ListInvitations {
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
         let pager = Pager {
             next_offset: self.offset,
-            hasher: RandomState::new(),
+            hasher: IdHasher::default(),
             seen: match self.dedupe_window {
                 None => Seen::All(IdHashes::default()),
                 Some(_) => Seen::Window(VecDeque::new()),
@@ -183,13 +185,48 @@ impl ListInvitations {
 
     /// All invitations, one by one, fetched page by page as the stream is read.
     pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
-        self.pages()
-            .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
-            .try_flatten()
+        OneByOne {
+            pages: Box::pin(self.pages()),
+            page: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// The invitations of a stream of pages, one by one. Written out rather than built with
+/// `try_flatten`, which wraps each invitation in an inner stream of its own: this is the
+/// per-invitation path of every listing.
+struct OneByOne<P> {
+    pages: Pin<Box<P>>,
+    page: std::vec::IntoIter<Invitation>,
+}
+
+impl<P: Stream<Item = Result<Vec<Invitation>, Error>>> Stream for OneByOne<P> {
+    type Item = Result<Invitation, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(invitation) = self.page.next() {
+                return Poll::Ready(Some(Ok(invitation)));
+            }
+            match std::task::ready!(self.pages.as_mut().poll_next(cx)) {
+                Some(Ok(page)) => self.page = page.into_iter(),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.page.len(), None)
     }
 }
 
 call_builder!(ListInvitations => Vec<Invitation>);
+
+/// Hashes ids with a seed of its own per listing: a fast hash of good quality, not a
+/// cryptographic one, which is enough here, since a server that wanted an invitation skipped
+/// would only need not to send it.
+type IdHasher = foldhash::quality::RandomState;
 
 /// A set of id hashes. The keys already are keyed hashes, so hashing them again would only
 /// cost time: the hasher passes them through.
@@ -248,7 +285,7 @@ impl Seen {
 struct Pager {
     list: ListInvitations,
     next_offset: u64,
-    hasher: RandomState,
+    hasher: IdHasher,
     seen: Seen,
     /// Hash of the last page's ids in order, as the server sent them.
     previous_page: Option<u64>,
