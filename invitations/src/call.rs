@@ -5,6 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tracing::{Instrument, field};
 
@@ -45,7 +47,7 @@ tokio::task_local! {
 }
 
 struct AttemptState {
-    /// `Authorization`, built once per attempt from the token the loop got.
+    /// `Authorization`, from the token the loop got.
     authorization: HeaderValue,
     request_id: HeaderValue,
     head: Mutex<Option<ResponseHead>>,
@@ -291,7 +293,8 @@ impl Engine {
                     tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
                     progress.renewed_token = true;
                     if let Some(token) = &token {
-                        self.tokens.invalidate(token).await;
+                        // Boxed, as rare: inline it would enlarge every call's future.
+                        Box::pin(self.tokens.invalidate(token)).await;
                     }
                 }
                 Next::Retry { delay, reason } => {
@@ -310,20 +313,21 @@ impl Engine {
 }
 
 /// One attempt under an optional time limit, which covers everything: the token, the
-/// request, and reading the answer, error bodies included.
-async fn run_attempt<T>(
+/// request, and reading the answer, error bodies included. Not an `async fn`: one would hold
+/// `attempt` twice, as its argument and inside the timeout.
+fn run_attempt<T>(
     limit: Option<Duration>,
     attempt: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
+) -> impl Future<Output = Result<T, Error>> {
     match limit {
-        Some(limit) => tokio::time::timeout(limit, attempt)
-            .await
-            .unwrap_or_else(|_| {
+        Some(limit) => Either::Left(tokio::time::timeout(limit, attempt).map(move |result| {
+            result.unwrap_or_else(|_| {
                 Err(Error::new(ErrorKind::Timeout)
                     .with_sent(Sent::Maybe)
                     .with_detail(format!("no answer within {} ms", limit.as_millis())))
-            }),
-        None => attempt.await,
+            })
+        })),
+        None => Either::Right(attempt),
     }
 }
 
@@ -336,7 +340,8 @@ async fn send_once<T>(
         Ok(value) => Ok(value),
         Err(e) => {
             let head = ATTEMPT.with(|a| a.head.lock().unwrap_or_else(|p| p.into_inner()).take());
-            Err(from_raw(e, head).await)
+            // Boxed: reading an error's body is rare, and inline it would enlarge every call.
+            Err(Box::pin(from_raw(e, head)).await)
         }
     }
 }
