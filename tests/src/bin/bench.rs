@@ -3,6 +3,7 @@
 //!
 //! `bench [--quick] --out FILE` writes the figures as JSON. `bench stream-child URL TOTAL`
 //! (used by the memory figure) streams TOTAL invitations and prints its peak resident memory.
+//! `bench concurrent facade|hand URL CALLS` runs one side of the concurrency figure, to profile.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -426,43 +427,61 @@ fn instruction_figures(url: &str, calls: u64, invitations: u64) -> Value {
     })
 }
 
-/// Requests per second of 64 `page()` calls in flight through the facade, over the same with
-/// hand-written reqwest, in interleaved rounds (A B B A …) on the multi-threaded runtime.
+/// `page()` calls kept in flight by the concurrency figure.
+const IN_FLIGHT: usize = 64;
+
+/// `calls` pages of 20 through the facade (`kind` "facade") or by hand ("hand"), by
+/// [`IN_FLIGHT`] tasks of the multi-threaded runtime that each take the next call when their
+/// last one ends. Tasks, not one task polling 64 futures: that would run every call on one
+/// thread, measuring one thread's cost per call (the instruction figures do that) and never
+/// two calls at once, which is what shared state in a client would slow down.
+async fn concurrent_pages(
+    kind: &'static str,
+    facade: &Client,
+    http: &reqwest::Client,
+    url: &str,
+    calls: usize,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = Arc::new(AtomicUsize::new(0));
+    let page_url: Arc<str> = format!("{url}/realms/bench/orgs/total-1000/invitations").into();
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (next, page_url) = (next.clone(), page_url.clone());
+            let (org, http) = (facade.invitations("bench", "total-1000"), http.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < calls {
+                    let len = match kind {
+                        "facade" => org.list().page_size(20).page().await.expect("page").len(),
+                        _ => hand_page(&http, &page_url, 0, 20).await.len(),
+                    };
+                    assert_eq!(len, 20);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a call task panicked");
+    }
+}
+
+/// Requests per second of [`IN_FLIGHT`] `page()` calls in flight through the facade, over
+/// the same with hand-written reqwest, in interleaved rounds (A B B A …) on the
+/// multi-threaded runtime.
 async fn concurrency_throughput(url: &str, calls: usize, rounds: usize) -> Value {
-    use futures::StreamExt;
-    const IN_FLIGHT: usize = 64;
-    let facade = client(url);
-    let org = facade.invitations("bench", "total-1000");
-    let http = hand_http();
-    let page_url = format!("{url}/realms/bench/orgs/total-1000/invitations");
-    let hand = || {
-        futures::stream::iter(0..calls)
-            .map(|_| async {
-                let page = hand_page(&http, &page_url, 0, 20).await;
-                assert_eq!(page.len(), 20);
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect::<Vec<()>>()
-    };
-    let through_facade = || {
-        futures::stream::iter(0..calls)
-            .map(|_| async {
-                let page = org.list().page_size(20).page().await.expect("page");
-                assert_eq!(page.len(), 20);
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect::<Vec<()>>()
-    };
-    hand().await;
-    through_facade().await;
+    let (facade, http) = (client(url), hand_http());
+    let run = |kind| concurrent_pages(kind, &facade, &http, url, calls);
+    run("hand").await;
+    run("facade").await;
     let mut ratios = Vec::new();
     for round in 0..rounds {
         let (h, f) = if round.is_multiple_of(2) {
-            let h = time(async { drop(hand().await) }).await;
-            (h, time(async { drop(through_facade().await) }).await)
+            let h = time(run("hand")).await;
+            (h, time(run("facade")).await)
         } else {
-            let f = time(async { drop(through_facade().await) }).await;
-            (time(async { drop(hand().await) }).await, f)
+            let f = time(run("facade")).await;
+            (time(run("hand")).await, f)
         };
         // Requests per second, facade over hand: the inverse ratio of the times.
         ratios.push(h.as_secs_f64() / f.as_secs_f64());
@@ -591,6 +610,15 @@ async fn main() {
         stream_child(url, total.parse().expect("TOTAL")).await;
         return;
     }
+    if let [mode, kind, url, calls] = args.as_slice()
+        && mode == "concurrent"
+    {
+        // For profiling one side of the concurrency figure.
+        let calls = calls.parse().expect("CALLS");
+        let kind = if kind == "facade" { "facade" } else { "hand" };
+        concurrent_pages(kind, &client(url), &hand_http(), url, calls).await;
+        return;
+    }
     if let [mode, kind, url, n] = args.as_slice()
         && mode == "count"
     {
@@ -635,7 +663,7 @@ async fn main() {
     }
     if wanted("concurrency_throughput") {
         eprintln!("concurrency_throughput ...");
-        let (calls, rounds) = if quick { (2_000, 2) } else { (20_000, 10) };
+        let (calls, rounds) = if quick { (2_000, 2) } else { (20_000, 20) };
         add(concurrency_throughput(&server.url, calls, rounds).await);
     }
     if wanted("stream_throughput") {
