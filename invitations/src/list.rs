@@ -193,8 +193,8 @@ impl ListInvitations {
 }
 
 /// The invitations of a stream of pages, one by one. Written out rather than built with
-/// `try_flatten`, which wraps each invitation in an inner stream of its own: this is the
-/// per-invitation path of every listing.
+/// `try_flatten`, which reads each page through an inner stream: this is the per-invitation
+/// path of every listing, and the inner stream doubled its cost.
 struct OneByOne<P> {
     pages: Pin<Box<P>>,
     page: std::vec::IntoIter<Invitation>,
