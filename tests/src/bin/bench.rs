@@ -87,6 +87,23 @@ async fn hand_page(
         .expect("decode")
 }
 
+/// One page of 20 through the generated client alone (the facade's hooks, none of its
+/// layers). Returns how many invitations it held.
+async fn generated_page(facade: &Client) -> usize {
+    facade
+        .raw()
+        .get_organization_invitations()
+        .realm("bench")
+        .org_id("total-1000")
+        .first(0)
+        .max(20)
+        .send()
+        .await
+        .expect("page")
+        .into_inner()
+        .len()
+}
+
 /// Every invitation the hand-written way: pages of 1,000 by offset until a short one, each
 /// invitation handed on as a stream hands it to its reader. Returns how many.
 async fn hand_stream(http: &reqwest::Client, page_url: &str) -> u64 {
@@ -136,17 +153,7 @@ async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
         assert_eq!(page.len(), 20);
     };
     let generated = || async {
-        let page = facade
-            .raw()
-            .get_organization_invitations()
-            .realm("bench")
-            .org_id("total-1000")
-            .first(0)
-            .max(20)
-            .send()
-            .await
-            .expect("page");
-        assert_eq!(page.into_inner().len(), 20);
+        assert_eq!(generated_page(&facade).await, 20);
     };
     // Warm up connections and caches.
     for _ in 0..50 {
@@ -317,18 +324,7 @@ fn count_child(kind: &str, url: &str, n: u64) {
                 for call in 0..=n {
                     let len = match kind {
                         "facade_page" => org.list().page_size(20).page().await.expect("page").len(),
-                        "generated_page" => facade
-                            .raw()
-                            .get_organization_invitations()
-                            .realm("bench")
-                            .org_id("total-1000")
-                            .first(0)
-                            .max(20)
-                            .send()
-                            .await
-                            .expect("page")
-                            .into_inner()
-                            .len(),
+                        "generated_page" => generated_page(&facade).await,
                         _ => hand_page(&http, &page_of_1000, 0, 20).await.len(),
                     };
                     assert_eq!(len, 20, "call {call}");
