@@ -2,20 +2,20 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::Shared;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
-
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Sent};
 use crate::response::{error_message, read_limited, status_error, transport_error};
+use crate::clock::Clock;
 
 /// An error a [`TokenProvider`] may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -70,8 +70,8 @@ impl fmt::Debug for TokenSource {
             TokenSource::Provider(_) => f.write_str("TokenProvider"),
             TokenSource::ClientCredentials(cc) => f
                 .debug_struct("ClientCredentials")
-                .field("token_url", &cc.token_url.as_str())
-                .field("client_id", &cc.client_id)
+                .field("token_url", &cc.grant.token_url.as_str())
+                .field("client_id", &cc.grant.client_id)
                 .field("client_secret", &"***")
                 .finish(),
         }
@@ -84,10 +84,31 @@ impl TokenSource {
         !matches!(self, TokenSource::Static(_))
     }
 
-    /// Forgets `rejected`, so the next request gets a new token.
-    pub(crate) async fn invalidate(&self, rejected: &HeaderValue) {
+    /// The same source, asking the token endpoint (if it does) through `http`; the cached
+    /// token is shared.
+    #[cfg(feature = "blocking")]
+    pub(crate) fn with_http(&self, http: &reqwest::Client) -> TokenSource {
+        match self {
+            TokenSource::ClientCredentials(cc) => {
+                TokenSource::ClientCredentials(Arc::new(ClientCredentials {
+                    grant: Arc::new(Grant {
+                        token_url: cc.grant.token_url.clone(),
+                        client_id: cc.grant.client_id.clone(),
+                        client_secret: cc.grant.client_secret.clone(),
+                        http: http.clone(),
+                    }),
+                    cache: cc.cache.clone(),
+                }))
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Forgets `rejected`, so the next request gets a new token. Never waits: a fetch under
+    /// way holds no lock.
+    pub(crate) fn invalidate(&self, rejected: &HeaderValue) {
         if let TokenSource::ClientCredentials(cc) = self {
-            cc.cache.invalidate(rejected).await;
+            cc.cache.invalidate(rejected);
         }
     }
 
@@ -111,22 +132,37 @@ impl TokenSource {
 /// The longest a token is kept, whatever lifetime the token endpoint claims.
 const MAX_CACHED_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// A cached token, renewed ahead of its expiry. One fetch runs at a time (the lock is held
-/// while it runs); every caller that was waiting for it takes its result, token or failure,
-/// instead of starting a fetch of its own. A caller gives up waiting when its own time limit
-/// ends (its future is dropped), and the next waiter then fetches.
-#[derive(Default)]
+/// A token request as the cache runs it: the token's header and its lifetime.
+pub(crate) type Fetch = BoxFuture<'static, Result<(HeaderValue, Duration), Error>>;
+
+/// A fetch under way, awaited by every caller that needs a token meanwhile.
+type SharedFetch = Shared<BoxFuture<'static, Result<HeaderValue, Error>>>;
+
+/// A cached token, renewed ahead of its expiry.
+///
+/// One fetch runs at a time, and it belongs to the cache, not to the caller that started it:
+/// every caller awaits the same shared fetch under its own time limit, and a caller that gives
+/// up leaves it to the others or to the next caller, so a token endpoint slower than one
+/// caller's limit still yields a token. A passing failure of the endpoint is handed to the
+/// callers that ask within its retry delay instead of each asking again. The lock is never
+/// held across an await: forgetting a rejected token never waits for a fetch.
 pub(crate) struct TokenCache {
-    state: tokio::sync::Mutex<CacheState>,
-    /// Fetches finished so far, readable without the lock: a caller notes it before waiting,
-    /// and a change means a fetch finished while it waited.
-    finished: AtomicU64,
+    state: Mutex<CacheState>,
+    clock: Arc<dyn Clock>,
+    /// How long a passing failure is shared when the endpoint names no `Retry-After`.
+    failure_hold: Duration,
+    /// The longest a failure is shared, whatever `Retry-After` says.
+    max_failure_hold: Duration,
 }
 
 #[derive(Default)]
 struct CacheState {
-    /// The last fetch's result, unless it was invalidated.
-    last: Option<Result<CachedToken, Error>>,
+    token: Option<CachedToken>,
+    /// The fetch under way and its number.
+    fetch: Option<(u64, SharedFetch)>,
+    /// The last fetch's passing failure, shared until the instant given.
+    failure: Option<(Error, Instant)>,
+    fetches_started: u64,
 }
 
 struct CachedToken {
@@ -136,54 +172,122 @@ struct CachedToken {
 }
 
 impl TokenCache {
-    /// Drops the cached token if it is `rejected` (a newer one, fetched meanwhile by another
-    /// caller, is kept).
-    pub(crate) async fn invalidate(&self, rejected: &HeaderValue) {
-        let mut state = self.state.lock().await;
-        if let Some(Ok(cached)) = &state.last
-            && cached.authorization == *rejected
-        {
-            state.last = None;
+    /// A cache whose passing failures are shared for `failure_hold` (or the `Retry-After`
+    /// they carry, at most `max_failure_hold`): the client's first backoff and its cap.
+    pub(crate) fn new(
+        clock: Arc<dyn Clock>,
+        failure_hold: Duration,
+        max_failure_hold: Duration,
+    ) -> Self {
+        TokenCache {
+            state: Mutex::default(),
+            clock,
+            failure_hold,
+            max_failure_hold,
         }
     }
 
-    /// The cached token if it is still fresh, else the result of a fetch: the one that
-    /// finished while this caller waited (even a token already due, or a failure), or a new
-    /// one by `fetch` (which returns the token's header with its lifetime).
-    pub(crate) async fn get_or_refresh<Fut>(
-        &self,
-        fetch: impl FnOnce() -> Fut,
-    ) -> Result<HeaderValue, Error>
-    where
-        Fut: Future<Output = Result<(HeaderValue, Duration), Error>>,
-    {
-        let seen = self.finished.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        let finished_while_waiting = self.finished.load(Ordering::Acquire) != seen;
-        match &state.last {
-            Some(Ok(c)) if finished_while_waiting || Instant::now() < c.refresh_at => {
-                return Ok(c.authorization.clone());
-            }
-            Some(Err(e)) if finished_while_waiting => return Err(e.clone()),
-            _ => {}
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the cached token if it is `rejected` (a newer one, fetched meanwhile by another
+    /// caller, is kept).
+    pub(crate) fn invalidate(&self, rejected: &HeaderValue) {
+        let mut state = self.lock();
+        if state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.authorization == *rejected)
+        {
+            state.token = None;
         }
-        // Lifetimes count from before the request: the server's clock started then at the latest.
-        let started = Instant::now();
-        let result = fetch().await.map(|(authorization, lifetime)| {
-            // A server may claim any lifetime; no clock can add 2^64 seconds.
-            let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
-            CachedToken {
-                authorization,
-                refresh_at: started + lifetime - refresh_margin(lifetime),
+    }
+
+    /// The cached token if it is still fresh; else a shared failure still in its hold; else
+    /// the result of the fetch under way, or of a new one made by `fetch`.
+    pub(crate) async fn get_or_refresh(
+        self: &Arc<Self>,
+        fetch: impl FnOnce() -> Fetch,
+    ) -> Result<HeaderValue, Error> {
+        let shared = {
+            let mut state = self.lock();
+            let now = self.clock.now();
+            if let Some(token) = &state.token
+                && now < token.refresh_at
+            {
+                return Ok(token.authorization.clone());
             }
-        });
-        let answer = match &result {
-            Ok(c) => Ok(c.authorization.clone()),
-            Err(e) => Err(e.clone()),
+            if let Some((error, until)) = &state.failure
+                && now < *until
+            {
+                return Err(error.clone());
+            }
+            match &state.fetch {
+                Some((_, under_way)) => under_way.clone(),
+                None => {
+                    state.fetches_started += 1;
+                    let number = state.fetches_started;
+                    // Weak: the cache holds the fetch, which must not keep the cache alive.
+                    let cache = Arc::downgrade(self);
+                    let request = fetch();
+                    let shared = async move {
+                        let result = request.await;
+                        match cache.upgrade() {
+                            Some(cache) => cache.finish(number, now, result),
+                            None => result.map(|(authorization, _)| authorization),
+                        }
+                    }
+                    .boxed()
+                    .shared();
+                    state.fetch = Some((number, shared.clone()));
+                    shared
+                }
+            }
         };
-        state.last = Some(result);
-        self.finished.fetch_add(1, Ordering::Release);
-        answer
+        shared.await
+    }
+
+    /// Records the result of fetch `number`, started at `started`.
+    fn finish(
+        &self,
+        number: u64,
+        started: Instant,
+        result: Result<(HeaderValue, Duration), Error>,
+    ) -> Result<HeaderValue, Error> {
+        let mut state = self.lock();
+        if state.fetch.as_ref().is_some_and(|(n, _)| *n == number) {
+            state.fetch = None;
+        }
+        match result {
+            Ok((authorization, lifetime)) => {
+                // A server may claim any lifetime; no clock can add 2^64 seconds. Lifetimes
+                // count from before the request: the server's clock started then at the latest.
+                let lifetime = lifetime.min(MAX_CACHED_LIFETIME);
+                state.token = Some(CachedToken {
+                    authorization: authorization.clone(),
+                    refresh_at: started + lifetime - refresh_margin(lifetime),
+                });
+                state.failure = None;
+                Ok(authorization)
+            }
+            Err(error) => {
+                // Only a passing failure has a retry delay to share; a refusal of the
+                // credentials is asked again by the next caller.
+                if error.is_retryable() {
+                    let hold = error
+                        .retry_after()
+                        .unwrap_or(self.failure_hold)
+                        .min(self.max_failure_hold);
+                    state.failure = self
+                        .clock
+                        .now()
+                        .checked_add(hold)
+                        .map(|until| (error.clone(), until));
+                }
+                Err(error)
+            }
+        }
     }
 }
 
@@ -198,11 +302,16 @@ pub(crate) fn refresh_margin(lifetime: Duration) -> Duration {
 /// refresh token: Keycloak issues none for this grant by default, and a new grant costs one
 /// request.
 pub(crate) struct ClientCredentials {
+    grant: Arc<Grant>,
+    cache: Arc<TokenCache>,
+}
+
+/// What one token request needs; shared with the fetch the cache runs.
+struct Grant {
     token_url: Url,
     client_id: String,
     client_secret: SecretString,
     http: reqwest::Client,
-    cache: TokenCache,
 }
 
 /// The fields of Keycloak's token response that matter here. `expires_in` is read by hand: it
@@ -247,26 +356,32 @@ impl ClientCredentials {
         client_id: String,
         client_secret: SecretString,
         http: reqwest::Client,
+        cache: TokenCache,
     ) -> Self {
         ClientCredentials {
-            token_url,
-            client_id,
-            client_secret,
-            http,
-            cache: TokenCache::default(),
+            grant: Arc::new(Grant {
+                token_url,
+                client_id,
+                client_secret,
+                http,
+            }),
+            cache: Arc::new(cache),
         }
     }
 
     async fn authorization(&self) -> Result<HeaderValue, Error> {
-        // The grant is boxed: inline, its request would make every call's future as large as
-        // a token request, and that future is moved through each layer of every call.
-        self.cache.get_or_refresh(|| Box::pin(self.grant())).await
+        let grant = self.grant.clone();
+        self.cache
+            .get_or_refresh(move || Box::pin(async move { grant.request().await }))
+            .await
     }
+}
 
+impl Grant {
     /// One token request. Its failures leave the API request unsent (`Sent::No`): passing
     /// ones (unreachable, timed out, 408, 429, 5xx) keep their kind so that the call retries
     /// them under its policy; the rest are [`ErrorKind::NoToken`].
-    async fn grant(&self) -> Result<(HeaderValue, Duration), Error> {
+    async fn request(&self) -> Result<(HeaderValue, Duration), Error> {
         let endpoint = format!("token endpoint {}", self.token_url);
         let auth_error = || Error::new(ErrorKind::NoToken);
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -358,25 +473,51 @@ mod tests {
         assert_eq!(refresh_margin(Duration::ZERO), Duration::ZERO);
     }
 
-    /// A fetcher that hands out `token-1`, `token-2`, ... living `lifetime`, and counts calls.
-    async fn counting_fetcher(
-        calls: &std::sync::atomic::AtomicUsize,
-        lifetime: Duration,
-    ) -> Result<(HeaderValue, Duration), Error> {
-        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        Ok((header(n), lifetime))
-    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn header(n: usize) -> HeaderValue {
         HeaderValue::from_str(&format!("token-{n}")).unwrap()
     }
 
+    /// A cache on tokio's clock (paused in these tests), sharing failures for 100 ms.
+    fn cache() -> Arc<TokenCache> {
+        Arc::new(TokenCache::new(
+            Arc::new(crate::clock::TokioClock),
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        ))
+    }
+
+    /// A fetch that takes `delay`, then answers `result(n)` for the n-th fetch (from 1),
+    /// counting fetches in `calls`.
+    fn fetch(
+        calls: &Arc<AtomicUsize>,
+        delay: Duration,
+        result: fn(usize) -> Result<(HeaderValue, Duration), Error>,
+    ) -> impl FnOnce() -> Fetch + use<> {
+        let calls = calls.clone();
+        move || {
+            Box::pin(async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(delay).await;
+                result(n)
+            })
+        }
+    }
+
+    fn living_a_minute(n: usize) -> Result<(HeaderValue, Duration), Error> {
+        Ok((header(n), Duration::from_secs(60)))
+    }
+
+    fn unavailable(_: usize) -> Result<(HeaderValue, Duration), Error> {
+        Err(Error::new(ErrorKind::Server).with_status(StatusCode::SERVICE_UNAVAILABLE))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn token_is_reused_until_shortly_before_expiry() {
-        let cache = TokenCache::default();
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let lifetime = Duration::from_secs(60);
-        let get = || cache.get_or_refresh(|| counting_fetcher(&calls, lifetime));
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let get = || cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
 
         assert_eq!(get().await.unwrap(), "token-1");
         tokio::time::advance(Duration::from_secs(44)).await;
@@ -384,40 +525,123 @@ mod tests {
         // 60 s lifetime, refreshed 15 s before expiry.
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(get().await.unwrap(), "token-2");
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_refresh_is_retried_by_the_next_caller() {
-        let cache = TokenCache::default();
-        let failed = cache
-            .get_or_refresh(|| async { Err(Error::new(ErrorKind::NoToken)) })
+    async fn refused_credentials_are_asked_again_by_the_next_caller() {
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let refused = cache
+            .get_or_refresh(fetch(&calls, Duration::ZERO, |_| {
+                Err(Error::new(ErrorKind::NoToken))
+            }))
             .await;
-        assert_eq!(failed.unwrap_err().kind(), ErrorKind::NoToken);
-        let calls = std::sync::atomic::AtomicUsize::new(0);
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::NoToken);
         let token = cache
-            .get_or_refresh(|| counting_fetcher(&calls, Duration::from_secs(60)))
-            .await
-            .unwrap();
-        assert_eq!(token, "token-1");
+            .get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute))
+            .await;
+        assert_eq!(token.unwrap(), "token-2");
     }
 
-    /// 50 callers at once, each running `fetch` if the cache lets it; returns what each got
-    /// and how many fetches ran.
+    #[tokio::test(start_paused = true)]
+    async fn a_passing_failure_is_shared_for_its_retry_delay_then_asked_again() {
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let failed = cache.get_or_refresh(fetch(&calls, Duration::ZERO, unavailable));
+        assert_eq!(failed.await.unwrap_err().kind(), ErrorKind::Server);
+        tokio::time::advance(Duration::from_millis(99)).await;
+        let shared = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
+        assert_eq!(shared.await.unwrap_err().kind(), ErrorKind::Server);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second request within the hold");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let token = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
+        assert_eq!(token.await.unwrap(), "token-2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_sets_how_long_a_failure_is_shared() {
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let failed = cache.get_or_refresh(fetch(&calls, Duration::ZERO, |_| {
+            Err(Error::new(ErrorKind::Server)
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                .with_retry_after(Some(Duration::from_secs(2))))
+        }));
+        assert!(failed.await.is_err());
+        tokio::time::advance(Duration::from_millis(1_999)).await;
+        let shared = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
+        assert!(shared.await.is_err());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let token = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
+        assert_eq!(token.await.unwrap(), "token-2");
+    }
+
+    /// The caller that starts a fetch may give up before it ends (its time limit is shorter
+    /// than the token endpoint's answer); the fetch goes on, and serves the next caller.
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_outlives_the_caller_that_started_it() {
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slow = Duration::from_millis(1_200);
+        let first = tokio::time::timeout(
+            Duration::from_secs(1),
+            cache.get_or_refresh(fetch(&calls, slow, living_a_minute)),
+        )
+        .await;
+        assert!(first.is_err(), "the first caller gave up at its limit");
+        let second = tokio::time::timeout(
+            Duration::from_secs(1),
+            cache.get_or_refresh(fetch(&calls, slow, living_a_minute)),
+        )
+        .await;
+        assert_eq!(second.unwrap().unwrap(), "token-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Forgetting a rejected token while a fetch is under way neither waits for it nor drops
+    /// the token it brings.
+    #[tokio::test(start_paused = true)]
+    async fn invalidating_during_a_fetch_keeps_the_new_token() {
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(
+            cache
+                .get_or_refresh(fetch(&calls, Duration::ZERO, |n| Ok((
+                    header(n),
+                    Duration::ZERO
+                ))))
+                .await
+                .unwrap(),
+            "token-1"
+        );
+        let fetching = tokio::spawn({
+            let cache = cache.clone();
+            let refresh = fetch(&calls, Duration::from_secs(8), living_a_minute);
+            async move { cache.get_or_refresh(refresh).await }
+        });
+        tokio::task::yield_now().await;
+        cache.invalidate(&header(1));
+        assert_eq!(fetching.await.unwrap().unwrap(), "token-2");
+        cache.invalidate(&header(1));
+        let again = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
+        assert_eq!(again.await.unwrap(), "token-2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// 50 callers at once; returns what each got and how many fetches ran.
     async fn fifty_callers(
         result: fn(usize) -> Result<(HeaderValue, Duration), Error>,
     ) -> (Vec<Result<String, ErrorKind>>, usize) {
-        let cache = Arc::new(TokenCache::default());
-        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cache = cache();
+        let calls = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..50)
             .map(|_| {
-                let (cache, calls) = (cache.clone(), calls.clone());
+                let cache = cache.clone();
+                let refresh = fetch(&calls, Duration::from_millis(100), result);
                 tokio::spawn(async move {
                     cache
-                        .get_or_refresh(|| async {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            result(calls.fetch_add(1, Ordering::SeqCst) + 1)
-                        })
+                        .get_or_refresh(refresh)
                         .await
                         .map(|t| t.to_str().unwrap().to_owned())
                         .map_err(|e| e.kind())
@@ -433,14 +657,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_refresh() {
-        let (got, fetches) = fifty_callers(|n| Ok((header(n), Duration::from_secs(60)))).await;
+        let (got, fetches) = fifty_callers(living_a_minute).await;
         assert_eq!(fetches, 1);
         assert!(got.iter().all(|r| r.as_deref() == Ok("token-1")), "{got:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn waiters_share_a_failed_fetch_instead_of_each_trying_again() {
-        let (got, fetches) = fifty_callers(|_| Err(Error::new(ErrorKind::Server))).await;
+        let (got, fetches) = fifty_callers(unavailable).await;
         assert_eq!(fetches, 1);
         assert!(got.iter().all(|r| *r == Err(ErrorKind::Server)), "{got:?}");
     }
@@ -480,6 +704,7 @@ mod tests {
             "svc".into(),
             SecretString::from("shh-456"),
             reqwest::Client::new(),
+            Arc::try_unwrap(cache()).ok().unwrap(),
         )));
         let shown = format!("{cc:?}");
         assert!(

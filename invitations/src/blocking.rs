@@ -14,8 +14,10 @@
 //! }
 //! ```
 //!
-//! A [`Client`] runs its calls on a small runtime of its own. Like `reqwest::blocking`, it
-//! must not be used from inside an async runtime: a call made there panics ("Cannot start a
+//! A [`Client`] runs its calls on a runtime of its own, with one thread that serves its
+//! connections, and opens connections of its own (never shared with the async client it was
+//! made from, whose connections belong to other runtimes). Like `reqwest::blocking`, it must
+//! not be used from inside an async runtime: a call made there panics ("Cannot start a
 //! runtime from within a runtime"); use the async API there. Clones share the runtime and may
 //! be used from several threads.
 
@@ -32,14 +34,22 @@ use crate::{Error, Invitation, ItemResult, ListInvitations, NewInvitation, Retry
 /// A blocking client: a [`crate::Client`] and the runtime its calls run on. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// What the blocking calls use: connections opened on `runtime` only.
     inner: crate::Client,
+    /// The client it was made from, for async code on other runtimes.
+    as_async: crate::Client,
     runtime: Arc<Runtime>,
 }
 
 impl Client {
-    /// Wraps a client configured with [`crate::Client::builder`].
+    /// Wraps a client configured with [`crate::Client::builder`]. The blocking client shares
+    /// its settings, token cache and retry budget, and opens connections of its own, served by
+    /// a thread of its own: a connection is served by the runtime that opened it, so sharing
+    /// them with another runtime would leave calls waiting on connections nobody serves.
     pub fn new(client: crate::Client) -> Result<Client, Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("phasetwo-invitations-blocking")
             .enable_all()
             .build()
             .map_err(|e| {
@@ -48,7 +58,8 @@ impl Client {
                     .with_source(e)
             })?;
         Ok(Client {
-            inner: client,
+            inner: client.with_own_connections()?,
+            as_async: client,
             runtime: Arc::new(runtime),
         })
     }
@@ -58,9 +69,10 @@ impl Client {
         Client::new(crate::Client::from_env()?)
     }
 
-    /// The async client underneath.
+    /// The async client this one was made from (same settings and tokens), for async code
+    /// on another runtime. Its connections are not the blocking client's.
     pub fn as_async(&self) -> &crate::Client {
-        &self.inner
+        &self.as_async
     }
 
     /// The invitations of one organization.

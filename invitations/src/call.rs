@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::Either;
@@ -15,8 +15,10 @@ use crate::error::{Error, ErrorKind, Sent};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
 use crate::response::{ResponseHead, from_raw};
+use crate::clock::Clock;
 use crate::retry::{
-    Clock, Effect, Next, Progress, RetryBudget, RetryConfig, next_step, outcome_unknown,
+    Effect, Failed, NO_TIME_LEFT, Next, Progress, RetryBudget, RetryConfig, next_step,
+    outcome_unknown,
 };
 
 /// The header carrying the id of one logical operation, the same on every attempt.
@@ -28,6 +30,24 @@ pub(crate) struct CallOptions {
     pub(crate) retry: Option<RetryConfig>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) operation_timeout: Option<Duration>,
+    /// The instant the whole operation must end by, fixed when an operation of several
+    /// requests (a create and its lookups) starts, so that all of them share one deadline.
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl CallOptions {
+    /// These options with the deadline fixed now (unless it already is), for an operation
+    /// that makes several calls: each of them then gets what is left, not a limit of its own.
+    pub(crate) fn anchored(&self, engine: &Engine) -> CallOptions {
+        let mut options = self.clone();
+        if options.deadline.is_none() {
+            options.deadline = options
+                .operation_timeout
+                .or(engine.settings.operation_timeout)
+                .and_then(|limit| engine.settings.clock.now().checked_add(limit));
+        }
+        options
+    }
 }
 
 /// What the retry loop needs to know about a call.
@@ -37,6 +57,8 @@ pub(crate) struct Call<'a> {
     pub(crate) options: &'a CallOptions,
     pub(crate) realm: &'a str,
     pub(crate) org_id: Option<&'a str>,
+    /// The invitation the call names, so that a 404 can be told to be about it.
+    pub(crate) invitation_id: Option<&'a str>,
     /// Recorded in the trace only when the client was built with `log_emails(true)`.
     pub(crate) email: Option<&'a str>,
 }
@@ -111,11 +133,12 @@ impl raw::RequestHook for AuthHook {
 }
 
 /// How calls behave, unless a builder overrides it.
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) retry: RetryConfig,
     pub(crate) operation_timeout: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) budget: RetryBudget,
+    pub(crate) budget: Arc<RetryBudget>,
     pub(crate) log_emails: bool,
 }
 
@@ -197,24 +220,34 @@ impl Engine {
         let settings = &self.settings;
         let policy = call.options.retry.as_ref().unwrap_or(&settings.retry);
         let clock = &settings.clock;
-        let deadline = call
-            .options
-            .operation_timeout
-            .or(settings.operation_timeout)
-            // A limit past the representable future is no limit.
-            .and_then(|limit| clock.now().checked_add(limit));
+        // A limit past the representable future is no limit.
+        let deadline = call.options.anchored(self).deadline;
         let request_id_header =
             HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
 
         let mut attempts = 0u32;
         let mut progress = Progress::default();
+        let mut last_error: Option<Error> = None;
         loop {
-            attempts += 1;
             let time_left = deadline.map(|d| d.saturating_duration_since(clock.now()));
-            let limit = match (call.options.attempt_timeout, time_left) {
-                (Some(a), Some(r)) => Some(a.min(r)),
-                (a, r) => a.or(r),
-            };
+            if time_left.is_some_and(|left| left.is_zero()) {
+                // No attempt starts with nothing left: it could only time out at once.
+                let error = match last_error.take() {
+                    Some(error) => error.and_detail(NO_TIME_LEFT),
+                    // Spent by the requests before this one, in an operation of several.
+                    None => Error::new(ErrorKind::Timeout).with_detail(
+                        "the operation's time limit ended before this request was sent",
+                    ),
+                };
+                tracing::Span::current().record("attempts", attempts);
+                return Err(error.with_attempts(
+                    attempts,
+                    request_id,
+                    progress.earlier_outcome_unknown,
+                ));
+            }
+            attempts += 1;
+            let limit = AttemptLimit::new(call.options.attempt_timeout, time_left);
             let attempt_span = tracing::debug_span!(
                 "attempt",
                 n = attempts,
@@ -262,9 +295,15 @@ impl Engine {
             }
             attempt_span.record("outcome", field::debug(error.kind()));
 
+            let failed = Failed {
+                error: &error,
+                invitation_missing: call
+                    .invitation_id
+                    .is_some_and(|id| error.names_missing_invitation(id)),
+            };
             let next = next_step(
                 call.effect,
-                &error,
+                failed,
                 progress,
                 policy,
                 self.tokens.can_refresh(),
@@ -293,9 +332,9 @@ impl Engine {
                     tracing::debug!(parent: &attempt_span, "401: retrying once with a new token");
                     progress.renewed_token = true;
                     if let Some(token) = &token {
-                        // Boxed, as rare: inline it would enlarge every call's future.
-                        Box::pin(self.tokens.invalidate(token)).await;
+                        self.tokens.invalidate(token);
                     }
+                    last_error = Some(error);
                 }
                 Next::Retry { delay, reason } => {
                     tracing::debug!(
@@ -306,8 +345,50 @@ impl Engine {
                     );
                     clock.sleep(delay).await;
                     progress.retries += 1;
+                    last_error = Some(error);
                 }
             }
+        }
+    }
+}
+
+/// The time limit of one attempt: its own, or what is left of the operation's, whichever
+/// ends first.
+#[derive(Clone, Copy)]
+enum AttemptLimit {
+    None,
+    Attempt(Duration),
+    OperationLeft(Duration),
+}
+
+impl AttemptLimit {
+    fn new(attempt: Option<Duration>, operation_left: Option<Duration>) -> Self {
+        match (attempt, operation_left) {
+            (Some(a), Some(left)) if left < a => AttemptLimit::OperationLeft(left),
+            (None, Some(left)) => AttemptLimit::OperationLeft(left),
+            (Some(a), _) => AttemptLimit::Attempt(a),
+            (None, None) => AttemptLimit::None,
+        }
+    }
+
+    fn duration(self) -> Option<Duration> {
+        match self {
+            AttemptLimit::None => None,
+            AttemptLimit::Attempt(d) | AttemptLimit::OperationLeft(d) => Some(d),
+        }
+    }
+
+    /// What ran out, in the error's words.
+    fn why(self) -> String {
+        match self {
+            AttemptLimit::OperationLeft(d) => format!(
+                "the operation's time limit ended ({} ms were left for this attempt)",
+                d.as_millis()
+            ),
+            _ => format!(
+                "no answer within {} ms",
+                self.duration().unwrap_or_default().as_millis()
+            ),
         }
     }
 }
@@ -316,15 +397,15 @@ impl Engine {
 /// request, and reading the answer, error bodies included. Not an `async fn`: one would hold
 /// `attempt` twice, as its argument and inside the timeout.
 fn run_attempt<T>(
-    limit: Option<Duration>,
+    limit: AttemptLimit,
     attempt: impl Future<Output = Result<T, Error>>,
 ) -> impl Future<Output = Result<T, Error>> {
-    match limit {
-        Some(limit) => Either::Left(tokio::time::timeout(limit, attempt).map(move |result| {
+    match limit.duration() {
+        Some(duration) => Either::Left(tokio::time::timeout(duration, attempt).map(move |result| {
             result.unwrap_or_else(|_| {
                 Err(Error::new(ErrorKind::Timeout)
                     .with_sent(Sent::Maybe)
-                    .with_detail(format!("no answer within {} ms", limit.as_millis())))
+                    .with_detail(limit.why()))
             })
         })),
         None => Either::Right(attempt),

@@ -9,11 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::bearer_header;
-use crate::auth::{ClientCredentials, TokenProvider, TokenSource};
+use crate::auth::{ClientCredentials, TokenCache, TokenProvider, TokenSource};
 use crate::call::{AuthHook, Engine, Settings};
 use crate::error::{Error, ErrorKind};
 use crate::raw;
-use crate::retry::{Clock, DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig, TokioClock};
+use crate::clock::{Clock, TokioClock};
+use crate::retry::{DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig};
 
 /// The server the spec names when no other is given.
 pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";
@@ -47,6 +48,8 @@ pub struct Client {
 struct Inner {
     engine: Engine,
     server: Url,
+    #[cfg(feature = "blocking")]
+    connections: Connections,
 }
 
 impl fmt::Debug for Client {
@@ -297,20 +300,16 @@ impl ClientBuilder {
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            // Keycloak's APIs do not redirect; following one would carry a create's body, a
-            // search or the client secret to wherever the answer points.
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .timeout(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
-            .build()
-            .map_err(|e| {
-                Error::new(ErrorKind::Transport)
-                    .with_detail("could not set up HTTP")
-                    .with_source(e)
-            })?;
+        let connections = Connections {
+            connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            request_timeout: self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            api_base: format!("{}/realms", server.as_str().trim_end_matches('/')),
+        };
+        let http = connections.http()?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(TokioClock));
         let tokens = match self.auth {
             None => {
                 return Err(Error::invalid(
@@ -342,23 +341,22 @@ impl ClientBuilder {
                     client_id,
                     client_secret,
                     http.clone(),
+                    TokenCache::new(
+                        clock.clone(),
+                        self.retry.initial_backoff,
+                        self.retry.max_retry_after,
+                    ),
                 )))
             }
         };
-        let hooks = raw::Hooks::new(AuthHook {
-            tokens: tokens.clone(),
-        })
-        .with_max_body(
-            self.max_response_bytes
-                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-        );
-        let api_base = format!("{}/realms", server.as_str().trim_end_matches('/'));
-        let raw = raw::Client::new_with_client(&api_base, http, hooks);
+        let raw = connections.raw(http, &tokens);
         let settings = Settings {
             retry: self.retry,
             operation_timeout: self.operation_timeout,
-            clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
-            budget: RetryBudget::new(self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET)),
+            clock,
+            budget: Arc::new(RetryBudget::new(
+                self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET),
+            )),
             log_emails: self.log_emails,
         };
         Ok(Client {
@@ -369,6 +367,72 @@ impl ClientBuilder {
                     settings,
                 },
                 server,
+                #[cfg(feature = "blocking")]
+                connections,
+            }),
+        })
+    }
+}
+
+/// How a client's connections are made, kept so that a client can be given a pool of its own.
+struct Connections {
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    api_base: String,
+}
+
+impl Connections {
+    /// A new HTTP client, with a connection pool of its own.
+    fn http(&self) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            // Keycloak's APIs do not redirect; following one would carry a create's body, a
+            // search or the client secret to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::Transport)
+                    .with_detail("could not set up HTTP")
+                    .with_source(e)
+            })
+    }
+
+    /// The generated client over `http`, setting `tokens` on each request.
+    fn raw(&self, http: reqwest::Client, tokens: &TokenSource) -> raw::Client {
+        let hooks = raw::Hooks::new(AuthHook {
+            tokens: tokens.clone(),
+        })
+        .with_max_body(self.max_response_bytes);
+        raw::Client::new_with_client(&self.api_base, http, hooks)
+    }
+}
+
+#[cfg(feature = "blocking")]
+impl Client {
+    /// The same client (settings, token cache, retry budget) with connections of its own. A
+    /// connection is served by the runtime that opened it, so a client whose calls run on a
+    /// runtime of their own (the blocking client's) must not share its pool with another
+    /// runtime: a call would wait on a connection nobody serves.
+    pub(crate) fn with_own_connections(&self) -> Result<Client, Error> {
+        let inner = &self.inner;
+        let http = inner.connections.http()?;
+        let tokens = inner.engine.tokens.with_http(&http);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                engine: Engine {
+                    raw: inner.connections.raw(http, &tokens),
+                    tokens,
+                    settings: inner.engine.settings.clone(),
+                },
+                server: inner.server.clone(),
+                connections: Connections {
+                    api_base: inner.connections.api_base.clone(),
+                    ..inner.connections
+                },
             }),
         })
     }

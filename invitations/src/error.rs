@@ -284,6 +284,27 @@ impl Error {
         self.inner.kind == ErrorKind::NotFound
     }
 
+    /// Whether the server said, in its own words, that the invitation `id` does not exist:
+    /// `No invitation with id …` (get, delete, resend), `Invitation … not found` (accept) or
+    /// `invitation not found` (reject). Any other 404 (a wrong base path, a proxy's page, an
+    /// unknown organization) says nothing about the invitation.
+    pub(crate) fn names_missing_invitation(&self, id: &str) -> bool {
+        let Some(message) = self.server_message() else {
+            return false;
+        };
+        match self.status().map(|s| s.as_u16()) {
+            Some(404) => {
+                message.strip_prefix("No invitation with id ") == Some(id)
+                    || message
+                        .strip_prefix("Invitation ")
+                        .and_then(|rest| rest.strip_suffix(" not found"))
+                        == Some(id)
+            }
+            Some(400) => message == "invitation not found",
+            _ => false,
+        }
+    }
+
     /// Any 409: already invited, already a member, or another conflict.
     pub fn is_conflict(&self) -> bool {
         matches!(

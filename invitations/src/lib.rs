@@ -130,6 +130,7 @@ pub mod blocking;
 mod bulk;
 mod call;
 mod client;
+mod clock;
 mod error;
 mod list;
 mod me;
@@ -162,7 +163,8 @@ pub use org::{
     CountInvitations, CreateInvitation, CreateOrGet, Created, DeleteInvitation, GetInvitation,
     GetInvitationOpt, Invited, OrgInvitations, ResendInvitation,
 };
-pub use retry::{Clock, RetryConfig, TokioClock};
+pub use clock::{Clock, TokioClock};
+pub use retry::RetryConfig;
 pub use revoke::{RevocationPlan, Revoke, Select};
 
 /// An invitation as the server describes it. Only `id` and `email` are always present;

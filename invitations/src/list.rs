@@ -54,6 +54,12 @@ impl ListInvitations {
         }
     }
 
+    /// The options of the call this listing is part of.
+    pub(crate) fn with_options(mut self, options: CallOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// Only invitations whose email contains `text`. Lower-cased here, because the server
     /// matches case-sensitively against the lower-cased emails it stores.
     pub fn search(mut self, text: impl AsRef<str>) -> Self {
@@ -164,20 +170,7 @@ impl ListInvitations {
     /// empty is skipped, and after [`MAX_PAGES_WITHOUT_NEWS`] of them in a row the stream
     /// fails with [`ErrorKind::RepeatedPage`].
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
-        let pager = Pager {
-            next_offset: self.offset,
-            hasher: IdHasher::default(),
-            seen: match self.dedupe_window {
-                None => Seen::All(IdHashes::default()),
-                Some(_) => Seen::Window(VecDeque::new()),
-            },
-            list: self,
-            previous_page: None,
-            pages_without_news: 0,
-            yielded: 0,
-            done: false,
-        };
-        stream::try_unfold(pager, |mut pager| async move {
+        stream::try_unfold(Pager::new(self), |mut pager| async move {
             let page = pager.next_page().await?;
             Ok(page.map(|p| (p, pager)))
         })
@@ -250,31 +243,66 @@ impl Hasher for PassThrough {
     }
 }
 
+/// Ids a listing in window mode remembers exactly before it only samples them.
+const EXACT_IDS_IN_WINDOW_MODE: usize = 10_000;
+
+/// Beyond those, one id in this many (by its keyed hash) is remembered for the whole listing.
+const SAMPLE_ONE_IN: u64 = 64;
+
 /// The ids a stream yielded, as keyed hashes.
 enum Seen {
     All(IdHashes),
-    /// The latest pages' ids, newest last.
-    Window(VecDeque<IdHashes>),
+    Window {
+        /// The latest pages' ids, newest last.
+        pages: VecDeque<IdHashes>,
+        /// Ids remembered for the whole listing: every one of the first
+        /// [`EXACT_IDS_IN_WINDOW_MODE`], then a sample. One of them coming back after it left
+        /// the window is proof that the server repeats itself.
+        lasting: IdHashes,
+    },
+}
+
+/// What remembering a page found.
+struct Remembered {
+    /// For each id of the page: whether it is new (not yielded before, nor earlier on the page).
+    fresh: Vec<bool>,
+    /// Whether an id came back that had left the window (window mode only).
+    old_repeat: bool,
 }
 
 impl Seen {
-    /// Remembers a page's ids; for each, whether it is new (not yielded before, nor earlier on
-    /// the same page).
-    fn remember_page(&mut self, ids: &[u64], window: Option<usize>) -> Vec<bool> {
+    fn remember_page(&mut self, ids: &[u64], window: Option<usize>) -> Remembered {
         match self {
             // One probe per id: inserting says whether it was there.
-            Seen::All(all) => ids.iter().map(|id| all.insert(*id)).collect(),
-            Seen::Window(pages) => {
+            Seen::All(all) => Remembered {
+                fresh: ids.iter().map(|id| all.insert(*id)).collect(),
+                old_repeat: false,
+            },
+            Seen::Window { pages, lasting } => {
                 let mut page = IdHashes::with_capacity_and_hasher(ids.len(), Default::default());
-                let keep = ids
+                let mut old_repeat = false;
+                let fresh = ids
                     .iter()
-                    .map(|id| !pages.iter().any(|seen| seen.contains(id)) && page.insert(*id))
+                    .map(|id| {
+                        if pages.iter().any(|seen| seen.contains(id)) || !page.insert(*id) {
+                            return false;
+                        }
+                        let keep = lasting.len() < EXACT_IDS_IN_WINDOW_MODE || id % SAMPLE_ONE_IN == 0;
+                        if lasting.contains(id) {
+                            old_repeat = true;
+                            return false;
+                        }
+                        if keep {
+                            lasting.insert(*id);
+                        }
+                        true
+                    })
                     .collect();
                 if pages.len() >= window.unwrap_or(usize::MAX) {
                     pages.pop_front();
                 }
                 pages.push_back(page);
-                keep
+                Remembered { fresh, old_repeat }
             }
         }
     }
@@ -282,20 +310,67 @@ impl Seen {
 
 /// Pages through a listing. Ids are remembered as keyed 64-bit hashes rather than strings: no
 /// allocation per invitation, and a fixed small cost per id.
+///
+/// Every page after the first starts at the last invitation of the page before (it asks for
+/// one more). The server lists in a stable order, so when an invitation behind the offset is
+/// removed meanwhile, the list shifts back under the offset and the next page would start past
+/// an unread invitation; such a page does not hold the previous page's last invitation, and
+/// the pager steps back a page until one joins. So no invitation that exists throughout the
+/// listing is skipped.
 struct Pager {
     list: ListInvitations,
     next_offset: u64,
     hasher: IdHasher,
     seen: Seen,
+    /// The ids of the last page that joined the one before it.
+    joined_ids: Vec<u64>,
     /// Hash of the last page's ids in order, as the server sent them.
     previous_page: Option<u64>,
     /// Full pages in a row that held only ids already yielded.
     pages_without_news: u32,
+    /// Pages in a row on which an id came back after leaving the window.
+    pages_with_old_repeats: u32,
     yielded: u64,
     done: bool,
 }
 
 impl Pager {
+    fn new(list: ListInvitations) -> Self {
+        Pager {
+            next_offset: list.offset,
+            hasher: IdHasher::default(),
+            seen: match list.dedupe_window {
+                None => Seen::All(IdHashes::default()),
+                Some(_) => Seen::Window {
+                    pages: VecDeque::new(),
+                    lasting: IdHashes::default(),
+                },
+            },
+            list,
+            joined_ids: Vec::new(),
+            previous_page: None,
+            pages_without_news: 0,
+            pages_with_old_repeats: 0,
+            yielded: 0,
+            done: false,
+        }
+    }
+
+    /// Whether a page continues the listing without a gap: it starts the listing (no
+    /// overlap asked for), or holds an id of the last page that joined.
+    fn joins(&self, overlap: bool, offset: u64, ids: &[u64]) -> bool {
+        // Read from where the listing started, nothing can have been skipped.
+        if !overlap || offset <= self.list.offset {
+            return true;
+        }
+        // Usually the page starts with the last invitation of the one before.
+        if ids.first() == self.joined_ids.last() && !ids.is_empty() {
+            return true;
+        }
+        let before: IdHashes = self.joined_ids.iter().copied().collect();
+        ids.iter().any(|id| before.contains(id))
+    }
+
     async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
         const OP: &str = operation::LIST;
         if self.previous_page.is_none() {
@@ -307,39 +382,60 @@ impl Pager {
             if self.done || wanted == Some(0) {
                 return Ok(None);
             }
-            let page = self.list.fetch(self.next_offset, page_size).await?;
+            let offset = self.next_offset;
+            // One more than a page, for the invitation shared with the page before (a page of
+            // the largest size the server takes cannot have it).
+            let overlap = !self.joined_ids.is_empty() && page_size < i32::MAX as u64;
+            let max = page_size + u64::from(overlap);
+            let page = self.list.fetch(offset, max).await?;
             let count = page.len() as u64;
-            if count < page_size {
-                self.done = true;
-            }
-            if count == 0 {
-                return Ok(None);
-            }
             let ids: Vec<u64> = page.iter().map(|i| self.hasher.hash_one(&i.id)).collect();
             let page_hash = self.hasher.hash_one(&ids);
-            if count == page_size && self.previous_page == Some(page_hash) {
+            if count == max && self.previous_page == Some(page_hash) {
                 return Err(Error::new(ErrorKind::RepeatedPage)
                     .with_detail(format!(
-                        "the page at offset {} repeats the previous one; the server ignores `first`",
-                        self.next_offset
+                        "the page at offset {offset} repeats the previous one; the server ignores `first`"
                     ))
                     .with_operation(OP));
             }
             self.previous_page = Some(page_hash);
-            self.next_offset += count;
-
-            let keep = self.seen.remember_page(&ids, self.list.dedupe_window);
-            // Usually nothing repeats, and the page is passed on as it came.
-            let mut fresh = if keep.iter().all(|k| *k) {
-                page
+            if self.joins(overlap, offset, &ids) {
+                self.done = count < max;
+                // The next page starts at this one's last invitation.
+                self.next_offset = offset + count.saturating_sub(1);
+                self.joined_ids.clone_from(&ids);
             } else {
-                page.into_iter()
-                    .zip(keep)
-                    .filter_map(|(invitation, keep)| keep.then_some(invitation))
-                    .collect()
-            };
+                // The list shifted back under the offset: step back until a page joins.
+                tracing::debug!(offset, "the list shifted since the last page; stepping back");
+                self.next_offset = offset.saturating_sub(page_size).max(self.list.offset);
+            }
+            if count == 0 {
+                continue;
+            }
+
+            let remembered = self.seen.remember_page(&ids, self.list.dedupe_window);
+            warn_of_repeats_within(&page, &ids, &remembered.fresh);
+            // Usually nothing repeats but the invitation shared with the page before.
+            let mut fresh: Vec<Invitation> = page
+                .into_iter()
+                .zip(remembered.fresh)
+                .filter_map(|(invitation, fresh)| fresh.then_some(invitation))
+                .collect();
             if let Some(wanted) = wanted {
                 fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+            }
+            self.pages_with_old_repeats = if remembered.old_repeat {
+                self.pages_with_old_repeats + 1
+            } else {
+                0
+            };
+            if self.pages_with_old_repeats >= MAX_PAGES_WITHOUT_NEWS {
+                return Err(Error::new(ErrorKind::RepeatedPage)
+                    .with_detail(format!(
+                        "{MAX_PAGES_WITHOUT_NEWS} pages in a row up to offset {} brought back invitations listed pages before; the server is not paging",
+                        self.next_offset
+                    ))
+                    .with_operation(OP));
             }
             if fresh.is_empty() {
                 if !self.done {
@@ -358,6 +454,24 @@ impl Pager {
             self.pages_without_news = 0;
             self.yielded += fresh.len() as u64;
             return Ok(Some(fresh));
+        }
+    }
+}
+
+/// Says in the trace when a page holds one id twice: a defect of the server (or of what
+/// stands between), which the stream hides only by yielding the first.
+fn warn_of_repeats_within(page: &[Invitation], ids: &[u64], fresh: &[bool]) {
+    for (i, id) in ids.iter().enumerate() {
+        if fresh[i] {
+            continue;
+        }
+        if let Some(first) = ids[..i].iter().position(|earlier| earlier == id) {
+            let differs = serde_json::to_value(&page[first]).ok() != serde_json::to_value(&page[i]).ok();
+            tracing::warn!(
+                invitation_id = %page[i].id,
+                differs,
+                "the server sent one invitation twice in a page; only the first is yielded"
+            );
         }
     }
 }

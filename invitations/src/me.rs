@@ -31,6 +31,7 @@ impl MyInvitations {
         operation: &'static str,
         effect: Effect,
         options: &'a CallOptions,
+        invitation_id: Option<&'a str>,
     ) -> Call<'a> {
         Call {
             operation,
@@ -38,6 +39,7 @@ impl MyInvitations {
             options,
             realm: &self.realm,
             org_id: None,
+            invitation_id,
             email: None,
         }
     }
@@ -88,7 +90,7 @@ impl ListMyInvitations {
         let response = me
             .client
             .engine()
-            .call(me.call(OP, Effect::Read, &self.options), |raw| {
+            .call(me.call(OP, Effect::Read, &self.options, None), |raw| {
                 raw.invitations().realm(&*me.realm).send()
             })
             .await?
@@ -123,7 +125,7 @@ impl Respond {
         let result = if self.accept {
             me.client
                 .engine()
-                .call(me.call(op, Effect::Remove, &self.options), |raw| {
+                .call(me.call(op, Effect::Remove, &self.options, Some(&self.id)), |raw| {
                     raw.accept_invitation()
                         .realm(&*me.realm)
                         .invitation_id(&self.id)
@@ -134,7 +136,7 @@ impl Respond {
         } else {
             me.client
                 .engine()
-                .call(me.call(op, Effect::Remove, &self.options), |raw| {
+                .call(me.call(op, Effect::Remove, &self.options, Some(&self.id)), |raw| {
                     raw.reject_invitation()
                         .realm(&*me.realm)
                         .invitation_id(&self.id)

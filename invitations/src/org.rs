@@ -66,7 +66,22 @@ impl OrgInvitations {
             options,
             realm: &self.realm,
             org_id: Some(&self.org_id),
+            invitation_id: None,
             email: None,
+        }
+    }
+
+    /// Describes a call on one invitation of this organization to the retry loop.
+    pub(crate) fn call_on<'a>(
+        &'a self,
+        operation: &'static str,
+        effect: Effect,
+        options: &'a CallOptions,
+        invitation_id: &'a str,
+    ) -> Call<'a> {
+        Call {
+            invitation_id: Some(invitation_id),
+            ..self.call(operation, effect, options)
         }
     }
 
@@ -125,8 +140,9 @@ impl OrgInvitations {
         }
     }
 
-    /// One invitation by id, or `None` when the organization has none with this id (an
-    /// unknown organization is still an error).
+    /// One invitation by id, or `None` when the server says the organization has no invitation
+    /// with this id. Any other 404 (an unknown organization, a wrong base path) is still an
+    /// error.
     pub fn get_opt(&self, invitation_id: impl Into<String>) -> GetInvitationOpt {
         GetInvitationOpt {
             org: self.clone(),
@@ -165,10 +181,25 @@ impl OrgInvitations {
     /// The invitation whose email is exactly `email` (after trimming and lower-casing), if
     /// any. Pages through the server's substring search for it.
     pub async fn find_by_email(&self, email: &str) -> Result<Option<Invitation>, Error> {
+        self.find_by_email_within(email, &CallOptions::default())
+            .await
+    }
+
+    /// [`find_by_email`](Self::find_by_email) as part of another call, under its options and
+    /// deadline.
+    pub(crate) async fn find_by_email_within(
+        &self,
+        email: &str,
+        options: &CallOptions,
+    ) -> Result<Option<Invitation>, Error> {
         use futures_util::TryStreamExt;
 
         let email = validate::email(email)?;
-        let matches = self.list().search(&email).stream();
+        let matches = self
+            .list()
+            .with_options(options.clone())
+            .search(&email)
+            .stream();
         futures_util::pin_mut!(matches);
         while let Some(invitation) = matches.try_next().await? {
             if invitation.email == email {
@@ -306,9 +337,11 @@ impl CreateInvitation {
         let effect = Effect::Create {
             idempotent: self.idempotent,
         };
+        // The lookup after a lost answer is part of this call: one deadline for both.
+        let options = self.options.anchored(org.client.engine());
         let call = Call {
             email: Some(&email),
-            ..org.call(OP, effect, &self.options)
+            ..org.call(OP, effect, &options)
         };
         let result = org
             .client
@@ -324,7 +357,7 @@ impl CreateInvitation {
         let response = match result? {
             Reply::Answered(response) => response,
             // An idempotent create whose earlier attempt stored the invitation.
-            Reply::DoneEarlier(conflict) => return self.reconcile(conflict).await,
+            Reply::DoneEarlier(conflict) => return self.reconcile(conflict, &options).await,
         };
         let (location, id) = created_location(
             response.headers(),
@@ -342,9 +375,9 @@ impl CreateInvitation {
     }
 
     /// After a retry met "already exists": the invitation an earlier attempt created.
-    async fn reconcile(&self, conflict: Error) -> Result<Created, Error> {
+    async fn reconcile(&self, conflict: Error, options: &CallOptions) -> Result<Created, Error> {
         let email = validate::email(&self.email)?;
-        let Some(found) = self.org.find_by_email(&email).await? else {
+        let Some(found) = self.org.find_by_email_within(&email, options).await? else {
             // Deleted meanwhile, or never ours: report what the server said.
             return Err(conflict);
         };
@@ -400,18 +433,24 @@ pub struct CreateOrGet {
 const CREATE_OR_GET_ROUNDS: usize = 3;
 
 impl CreateOrGet {
-    /// Creates the invitation, or finds the existing one.
+    /// Creates the invitation, or finds the existing one. The create and the lookups are one
+    /// call: they share its time limit and retry policy.
     pub async fn send(self) -> Result<Invited, Error> {
+        let org = &self.create.org;
+        let options = self.create.options.anchored(org.client.engine());
+        let create = CreateInvitation {
+            options: options.clone(),
+            ..self.create.clone()
+        };
         let mut round = 0;
         loop {
             round += 1;
-            let conflict = match self.create.clone().send().await {
+            let conflict = match create.clone().send().await {
                 Ok(created) => return Ok(Invited::Created(created)),
                 Err(e) if e.kind() == ErrorKind::AlreadyInvited => e,
                 Err(e) => return Err(e),
             };
-            let org = &self.create.org;
-            match org.find_by_email(&self.create.email).await? {
+            match org.find_by_email_within(&create.email, &options).await? {
                 Some(existing) => return Ok(Invited::Existing(existing)),
                 // Deleted between the 409 and the lookup: try to create it again.
                 None if round < CREATE_OR_GET_ROUNDS => continue,
@@ -562,7 +601,7 @@ impl GetInvitationOpt {
     pub async fn send(self) -> Result<Option<Invitation>, Error> {
         match fetch_one(&self.org, &self.options, &self.id).await {
             Ok(found) => Ok(Some(found)),
-            Err(e) if e.is_not_found() && !self.org.is_missing_org(&e) => Ok(None),
+            Err(e) if e.names_missing_invitation(&self.id) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -581,7 +620,7 @@ async fn fetch_one(
     let response = org
         .client
         .engine()
-        .call(org.call(OP, Effect::Read, options), |raw| {
+        .call(org.call_on(OP, Effect::Read, options, id), |raw| {
             raw.get_organization_invitation_by_id()
                 .realm(&*org.realm)
                 .org_id(&*org.org_id)
@@ -591,16 +630,6 @@ async fn fetch_one(
         .await?
         .answered()?;
     Ok(response.into_inner())
-}
-
-impl OrgInvitations {
-    /// Whether a 404 says that the organization or its realm is missing, rather than an
-    /// invitation: the server names what it did not find.
-    pub(crate) fn is_missing_org(&self, error: &Error) -> bool {
-        error.server_message().is_some_and(|message| {
-            message == "Realm does not exist" || message == format!("{} not found", self.org_id)
-        })
-    }
 }
 
 /// Builder of [`OrgInvitations::count`].
@@ -650,7 +679,8 @@ pub struct DeleteInvitation {
 }
 
 impl DeleteInvitation {
-    /// Treats a 404 (already deleted, or never there) as success.
+    /// Treats the server's "no such invitation" (already deleted, or never there) as success.
+    /// Any other 404, such as a wrong base path or an unknown organization, is still an error.
     pub fn ignore_missing(mut self) -> Self {
         self.ignore_missing = true;
         self
@@ -665,7 +695,7 @@ impl DeleteInvitation {
         let result = org
             .client
             .engine()
-            .call(org.call(OP, Effect::Remove, &self.options), |raw| {
+            .call(org.call_on(OP, Effect::Remove, &self.options, &self.id), |raw| {
                 raw.remove_organization_invitation()
                     .realm(&*org.realm)
                     .org_id(&*org.org_id)
@@ -676,7 +706,7 @@ impl DeleteInvitation {
         match result {
             // Deleted now, or by an earlier attempt whose answer was lost.
             Ok(Reply::Answered(_) | Reply::DoneEarlier(_)) => Ok(()),
-            Err(e) if e.is_not_found() && self.ignore_missing => Ok(()),
+            Err(e) if self.ignore_missing && e.names_missing_invitation(&self.id) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -702,7 +732,12 @@ impl ResendInvitation {
         org.client
             .engine()
             .call(
-                org.call(OP, Effect::Create { idempotent: false }, &self.options),
+                org.call_on(
+                    OP,
+                    Effect::Create { idempotent: false },
+                    &self.options,
+                    &self.id,
+                ),
                 |raw| {
                     raw.resend_organization_invitation()
                         .realm(&*org.realm)

@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::auth::BoxFuture;
 use crate::error::{Error, ErrorKind, Sent};
 
 /// How failed attempts are retried.
@@ -97,28 +96,6 @@ impl RetryConfig {
         } else {
             ceiling
         }
-    }
-}
-
-/// Time as the retry loop sees it. The default is the system clock with tokio's timers; a
-/// test or another runtime can supply its own.
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> Instant;
-    /// Waits `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// The system clock, waiting with tokio's timers.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
     }
 }
 
@@ -241,31 +218,49 @@ pub(crate) enum Next {
     DoneEarlier,
 }
 
+/// A failed attempt, as the retry decision sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failed<'a> {
+    pub(crate) error: &'a Error,
+    /// The server said that the invitation the call names does not exist, in its own words
+    /// (not any 404: a wrong base path or a proxy's page says nothing about the invitation).
+    pub(crate) invitation_missing: bool,
+}
+
+pub(crate) const NO_TIME_LEFT: &str = "the operation's time limit leaves no room for another attempt";
+
 /// The retry decision, every rule of it, in one place. No I/O: the caller carries the answer
 /// out. `time_left` is what remains of the operation's time limit; `budget` is taken from
 /// only when the answer is [`Next::Retry`].
 pub(crate) fn next_step(
     effect: Effect,
-    error: &Error,
+    failed: Failed<'_>,
     progress: Progress,
     policy: &RetryConfig,
     can_renew_token: bool,
     budget: &RetryBudget,
     time_left: Option<Duration>,
 ) -> Next {
+    let error = failed.error;
     // A retry met the result of an earlier attempt whose answer was lost.
     if progress.earlier_outcome_unknown {
         match (effect, error.kind()) {
-            (Effect::Remove, ErrorKind::NotFound)
-            | (Effect::Create { idempotent: true }, ErrorKind::AlreadyInvited) => {
+            (Effect::Remove, ErrorKind::NotFound) if failed.invitation_missing => {
+                return Next::DoneEarlier;
+            }
+            (Effect::Create { idempotent: true }, ErrorKind::AlreadyInvited) => {
                 return Next::DoneEarlier;
             }
             _ => {}
         }
     }
+    let out_of_time = time_left.is_some_and(|left| left.is_zero());
     // The server answers 401 to an expired token and to a missing role alike: one re-send
     // with a new token tells them apart without looping.
     if error.kind() == ErrorKind::Unauthorized && !progress.renewed_token && can_renew_token {
+        if out_of_time {
+            return Next::Fail(Some(NO_TIME_LEFT));
+        }
         return Next::RenewToken;
     }
     let Some(reason) = retry_reason(effect, error) else {
@@ -284,9 +279,7 @@ pub(crate) fn next_step(
         None => policy.backoff(progress.retries + 1),
     };
     if time_left.is_some_and(|left| delay >= left) {
-        return Next::Fail(Some(
-            "the operation's time limit leaves no room for another attempt",
-        ));
+        return Next::Fail(Some(NO_TIME_LEFT));
     }
     if !budget.try_take(reason.cost()) {
         return Next::Fail(Some("not retried: the client's retry budget is exhausted"));
@@ -325,10 +318,18 @@ impl Error {
     }
 }
 
-/// Whether the server may have carried out an attempt that failed this way.
+/// Whether the server may have carried out an attempt that failed this way: no answer, one
+/// cut short, or a 500, 502 or 504 (which a server or proxy sends after the work may have
+/// started). A 503, 429 or 408 says the request was not carried out, so a later 404 or 409
+/// cannot be blamed on it.
 pub(crate) fn outcome_unknown(error: &Error) -> bool {
+    if error.sent() == Sent::No {
+        return false;
+    }
+    let status = error.status().map(|s| s.as_u16());
     match error.kind() {
-        ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Server => error.sent() != Sent::No,
+        ErrorKind::Timeout | ErrorKind::Transport => !matches!(status, Some(408 | 429 | 503)),
+        ErrorKind::Server => matches!(status, None | Some(500 | 502 | 504)),
         _ => false,
     }
 }
@@ -382,7 +383,13 @@ mod tests {
         };
         let token_unavailable = || unavailable().with_sent(Sent::No);
         let already = || status(ErrorKind::AlreadyInvited, 409);
-        let gone = || status(ErrorKind::NotFound, 404);
+        let gone = || {
+            status(ErrorKind::NotFound, 404)
+                .with_server_message(Some("No invitation with id x".into()))
+        };
+        let wrong_path = || {
+            status(ErrorKind::NotFound, 404).with_server_message(Some("HTTP 404 Not Found".into()))
+        };
         let refused = || status(ErrorKind::Unauthorized, 401);
         let create = Effect::Create { idempotent: false };
         let idempotent = Effect::Create { idempotent: true };
@@ -404,7 +411,7 @@ mod tests {
             delay: Duration::from_millis(ms),
             reason,
         };
-        let deadline = Some("the operation's time limit leaves no room for another attempt");
+        let deadline = Some(NO_TIME_LEFT);
         let budget = Some("not retried: the client's retry budget is exhausted");
         let ample = Some(Duration::from_secs(3600));
 
@@ -438,8 +445,10 @@ mod tests {
             ("plain create never reconciles", create, already(), after_unknown, true, 100, None, Next::Fail(None)),
             ("remove meets its own deletion", Effect::Remove, gone(), after_unknown, true, 100, None, Next::DoneEarlier),
             ("remove, first 404", Effect::Remove, gone(), first, true, 100, None, Next::Fail(None)),
+            ("remove meets a 404 that names no invitation", Effect::Remove, wrong_path(), after_unknown, true, 100, None, Next::Fail(None)),
             ("read 404 after unknown", Effect::Read, gone(), after_unknown, true, 100, None, Next::Fail(None)),
             ("401 renews once", create, refused(), first, true, 100, None, Next::RenewToken),
+            ("401 with no time left", Effect::Read, refused(), first, true, 100, Some(Duration::ZERO), Next::Fail(deadline)),
             ("second 401", Effect::Read, refused(), renewed, true, 100, None, Next::Fail(None)),
             ("401 with a fixed token", Effect::Read, refused(), first, false, 100, None, Next::Fail(None)),
             ("400", Effect::Read, status(ErrorKind::BadRequest, 400), first, true, 100, None, Next::Fail(None)),
@@ -447,8 +456,12 @@ mod tests {
         let policy = RetryConfig::default().without_jitter();
         for (what, effect, error, progress, can_renew, left, time_left, expected) in table {
             let budget = RetryBudget::new(left);
+            let failed = Failed {
+                error: &error,
+                invitation_missing: error.names_missing_invitation("x"),
+            };
             let next = next_step(
-                effect, &error, progress, &policy, can_renew, &budget, time_left,
+                effect, failed, progress, &policy, can_renew, &budget, time_left,
             );
             assert_eq!(next, expected, "{what}");
         }
@@ -491,8 +504,16 @@ mod tests {
             Some(RetryReason::Broken)
         );
         assert_eq!(retry_reason(Effect::Read, &bad), None);
-        assert!(outcome_unknown(&timeout) && outcome_unknown(&unavailable));
-        assert!(!outcome_unknown(&refused) && !outcome_unknown(&throttled));
+        let status = |code| Error::new(ErrorKind::Server).with_status(reqwest::StatusCode::from_u16(code).unwrap());
+        assert!(outcome_unknown(&timeout) && outcome_unknown(&reset));
+        for code in [500, 502, 504] {
+            assert!(outcome_unknown(&status(code)), "{code}");
+        }
+        // A 503, 429 or 408 says the request was not carried out.
+        assert!(!outcome_unknown(&unavailable) && !outcome_unknown(&throttled));
+        let request_timeout =
+            Error::new(ErrorKind::Timeout).with_status(reqwest::StatusCode::REQUEST_TIMEOUT);
+        assert!(!outcome_unknown(&refused) && !outcome_unknown(&request_timeout));
 
         // The token endpoint's 503: the create itself was never sent.
         let token_unavailable = Error::new(ErrorKind::Server)

@@ -271,7 +271,7 @@ impl Revoke {
                     } else {
                         match org.delete(&id).send().await {
                             Ok(()) => Outcome::Deleted { id },
-                            Err(e) if e.is_not_found() && !org.is_missing_org(&e) => {
+                            Err(e) if e.names_missing_invitation(&id) => {
                                 Outcome::AlreadyGone { id }
                             }
                             Err(error) => stop.failed(error),

@@ -114,3 +114,61 @@ fn a_call_from_inside_an_async_runtime_panics_clearly() {
         "{message}"
     );
 }
+
+/// One async client under two blocking clients, and under another runtime through
+/// `as_async()`: no call waits on a connection whose runtime is not running, and a create is
+/// neither lost nor sent twice.
+#[test]
+fn blocking_clients_sharing_one_async_client_do_not_stall() {
+    use std::time::{Duration, Instant};
+
+    let (_runtime, fixture) = server();
+    let shared = phasetwo_invitations::Client::builder()
+        .base_url(fixture.server.url())
+        .bearer_token(MANAGE_TOKEN)
+        .request_timeout(Duration::from_secs(5))
+        .retry(phasetwo_invitations::RetryConfig::disabled())
+        .build()
+        .unwrap();
+    let first = Client::new(shared.clone()).unwrap();
+    let second = Client::new(shared.clone()).unwrap();
+    let other_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let quick = |what: &str, started: Instant| {
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "{what} took {took:?}");
+    };
+    for i in 0..3 {
+        let started = Instant::now();
+        first
+            .invitations(REALM, ORG)
+            .create(format!("first{i}@example.com"))
+            .send()
+            .unwrap();
+        quick("the first blocking client", started);
+        let started = Instant::now();
+        second
+            .invitations(REALM, ORG)
+            .create(format!("second{i}@example.com"))
+            .send()
+            .unwrap();
+        quick("the second blocking client", started);
+        let started = Instant::now();
+        let org = first.as_async().invitations(REALM, ORG);
+        other_runtime
+            .block_on(org.create(format!("async{i}@example.com")).send())
+            .unwrap();
+        quick("as_async() on another runtime", started);
+    }
+    let stored = fixture.server.invitations(REALM, ORG);
+    assert_eq!(stored.len(), 9, "every create stored once");
+    let posts = fixture
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 9, "no create sent twice");
+}

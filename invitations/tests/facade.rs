@@ -304,11 +304,13 @@ async fn page_mock<'a>(
         .await
 }
 
+/// Every page after the first starts at the last invitation of the one before (and asks for
+/// one more), so that a shift of the list under the offset shows.
 #[tokio::test]
 async fn stream_reads_pages_until_a_short_one() {
     let server = MockServer::start_async().await;
     let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
-    let p2 = page_mock(&server, 2, 2, invitations(2..3)).await;
+    let p2 = page_mock(&server, 1, 3, invitations(1..3)).await;
     let org = client(&server).invitations("acme", ORG);
     let ids: Vec<String> = org
         .list()
@@ -327,8 +329,9 @@ async fn stream_reads_pages_until_a_short_one() {
 async fn stream_of_an_exact_multiple_ends_on_an_empty_page() {
     let server = MockServer::start_async().await;
     let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
-    let p2 = page_mock(&server, 2, 2, invitations(2..4)).await;
-    let p3 = page_mock(&server, 4, 2, json!([])).await;
+    let p2 = page_mock(&server, 1, 3, invitations(1..4)).await;
+    // Only the invitation shared with the page before: the end.
+    let p3 = page_mock(&server, 3, 3, invitations(3..4)).await;
     let org = client(&server).invitations("acme", ORG);
     let pages: Vec<Vec<_>> = org.list().page_size(2).pages().try_collect().await.unwrap();
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
@@ -339,20 +342,11 @@ async fn stream_of_an_exact_multiple_ends_on_an_empty_page() {
 
 #[tokio::test]
 async fn stream_skips_items_a_shifted_page_repeats() {
-    // An invitation was added at the front between the two requests: inv-1 comes again.
+    // An invitation was added at the front between the two requests: inv-0 comes again.
     let server = MockServer::start_async().await;
     page_mock(&server, 0, 2, invitations(0..2)).await;
-    page_mock(
-        &server,
-        2,
-        2,
-        json!([
-            invitation("inv-1", "user1@example.com"),
-            invitation("inv-2", "user2@example.com")
-        ]),
-    )
-    .await;
-    page_mock(&server, 4, 2, json!([])).await;
+    page_mock(&server, 1, 3, invitations(0..3)).await;
+    page_mock(&server, 3, 3, invitations(2..3)).await;
     let ids: Vec<String> = client(&server)
         .invitations("acme", ORG)
         .list()
@@ -368,12 +362,19 @@ async fn stream_skips_items_a_shifted_page_repeats() {
 #[tokio::test]
 async fn stream_fails_when_the_server_ignores_first() {
     let server = MockServer::start_async().await;
-    let ignoring = server
-        .mock_async(|when, then| {
-            when.method(GET).path(ORG_PATH);
-            then.status(200).json_body(invitations(0..2));
-        })
-        .await;
+    // Whatever `first` says, the first `max` invitations of 10.
+    let mut ignoring = Vec::new();
+    for max in [2, 3] {
+        let mock = server
+            .mock_async(|when, then| {
+                when.method(GET)
+                    .path(ORG_PATH)
+                    .query_param("max", max.to_string());
+                then.status(200).json_body(invitations(0..max));
+            })
+            .await;
+        ignoring.push(mock);
+    }
     let result: Result<Vec<_>, _> = client(&server)
         .invitations("acme", ORG)
         .list()
@@ -383,14 +384,15 @@ async fn stream_fails_when_the_server_ignores_first() {
         .await;
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
-    ignoring.assert_calls_async(2).await;
+    let calls = ignoring[0].calls_async().await + ignoring[1].calls_async().await;
+    assert_eq!(calls, 3, "the first page, one more, and the one that repeats it");
 }
 
 #[tokio::test]
 async fn stream_stops_at_max_items_without_extra_requests() {
     let server = MockServer::start_async().await;
     let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
-    let p2 = page_mock(&server, 2, 2, invitations(2..4)).await;
+    let p2 = page_mock(&server, 1, 3, invitations(1..4)).await;
     let ids: Vec<String> = client(&server)
         .invitations("acme", ORG)
         .list()
@@ -684,7 +686,7 @@ async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
         .mock_async(|when, then| {
             when.path(format!("{ORG_PATH}/gone"));
             then.status(404)
-                .json_body(json!({"error": "Invitation not found"}));
+                .json_body(json!({"error": "No invitation with id gone"}));
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
@@ -693,6 +695,36 @@ async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
     let e = org.delete("gone").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     org.delete("gone").ignore_missing().await.unwrap();
+}
+
+/// Only the server's own "no such invitation" means that the invitation is missing: a 404
+/// for a path nothing serves (a wrong base path) or a proxy's HTML page is an error.
+#[tokio::test]
+async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine() {
+    let answers = [
+        (json!({"error": "HTTP 404 Not Found"}).to_string(), "application/json"),
+        ("<html><body>404 Not Found</body></html>".to_owned(), "text/html"),
+        (String::new(), "text/plain"),
+    ];
+    for (body, content_type) in answers {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.path(format!("{ORG_PATH}/some-id"));
+                then.status(404)
+                    .header("content-type", content_type)
+                    .body(body.clone());
+            })
+            .await;
+        let org = client(&server).invitations("acme", ORG);
+        let e = org.get_opt("some-id").await.unwrap_err();
+        assert!(e.is_not_found(), "{body}: {e}");
+        let e = org.delete("some-id").ignore_missing().await.unwrap_err();
+        assert!(e.is_not_found(), "{body}: {e}");
+        let report = org.revoke(["some-id"]).await;
+        assert_eq!(report.already_gone, 0, "{body}: {report}");
+        assert!(!report.is_success(), "{body}: {report}");
+    }
 }
 
 #[tokio::test]
@@ -954,12 +986,19 @@ fn debug_of_public_types_shows_no_token() {
 #[tokio::test]
 async fn dedupe_remembers_every_id_or_a_window_of_pages() {
     let server = MockServer::start_async().await;
-    for first in 0..6 {
-        page_mock(&server, first, 1, invitations(first..first + 1)).await;
+    page_mock(&server, 0, 1, invitations(0..1)).await;
+    for first in 0..5 {
+        page_mock(&server, first, 2, invitations(first..first + 2)).await;
     }
-    // The seventh page repeats the first one, six pages back.
-    page_mock(&server, 6, 1, invitations(0..1)).await;
-    page_mock(&server, 7, 1, json!([])).await;
+    // inv-0 again, six pages after it was listed.
+    page_mock(
+        &server,
+        5,
+        2,
+        json!([invitation("inv-5", "user5@example.com"), invitation("inv-0", "user0@example.com")]),
+    )
+    .await;
+    page_mock(&server, 6, 2, invitations(0..1)).await;
     let org = client(&server).invitations("acme", ORG);
     let ids = |list: phasetwo_invitations::ListInvitations| async move {
         list.stream()
@@ -970,12 +1009,10 @@ async fn dedupe_remembers_every_id_or_a_window_of_pages() {
     };
     let everything = ids(org.list().page_size(1)).await;
     assert_eq!(everything.len(), 6, "{everything:?}");
+    // Beyond a window of 4 pages, still not yielded again: a window mode listing remembers
+    // its first 10,000 ids whatever the window.
     let windowed = ids(org.list().page_size(1).dedupe_window(4)).await;
-    assert_eq!(
-        windowed.len(),
-        7,
-        "beyond a window of 4 pages: {windowed:?}"
-    );
+    assert_eq!(windowed, everything);
 }
 
 #[tokio::test]
@@ -1070,4 +1107,61 @@ async fn or_existing_creates_again_when_the_existing_one_vanished() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
     conflicts.assert_calls_async(3).await;
+}
+
+/// A server that ignores `first` and cycles through the pages of a pool: request `k` answers
+/// the `k`-th run of `max` ids of `distinct`, so that no page repeats the one before.
+async fn cycling_server(distinct: usize) -> (String, Arc<AtomicUsize>) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let handler = move |Query(query): Query<HashMap<String, usize>>| {
+        let k = counter.fetch_add(1, Ordering::SeqCst);
+        let max = query.get("max").copied().unwrap_or(100);
+        let page: Vec<Value> = (0..max)
+            .map(|j| {
+                let i = (k * max + j) % distinct;
+                invitation(&format!("inv-{i}"), &format!("user{i}@example.com"))
+            })
+            .collect();
+        async move { axum::Json(Value::Array(page)) }
+    };
+    let app = axum::Router::new().route(
+        "/auth/realms/acme/orgs/{org}/invitations",
+        axum::routing::get(handler),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/auth", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, requests)
+}
+
+/// "Fails instead of looping" holds in every mode: a listing that remembers only a window of
+/// pages still ends against a server that cycles through more pages than the window.
+#[tokio::test]
+async fn a_windowed_listing_ends_against_a_server_cycling_past_its_window() {
+    for (distinct, page_size, window) in [(20, 10, 1), (20, 5, 3), (2_000, 10, 2)] {
+        let (url, requests) = cycling_server(distinct).await;
+        let client = Client::builder()
+            .base_url(url)
+            .bearer_token(TOKEN)
+            .build()
+            .unwrap();
+        let result: Result<Vec<_>, _> = client
+            .invitations("acme", ORG)
+            .list()
+            .page_size(page_size)
+            .dedupe_window(window)
+            .stream()
+            .map_ok(|i| i.id)
+            .try_collect()
+            .await;
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
+        let made = requests.load(Ordering::SeqCst);
+        // Each distinct id read once, then a few pages to be sure.
+        assert!(made <= distinct / page_size as usize + 10, "{made} requests: {e}");
+    }
 }

@@ -369,7 +369,8 @@ async fn a_delete_whose_answer_was_lost_succeeds_on_the_404_of_its_retry() {
     let gone = server
         .mock_async(|when, then| {
             when.method(DELETE).path(&path);
-            then.status(404).json_body(json!({"error": "Not found"}));
+            then.status(404)
+                .json_body(json!({"error": "No invitation with id i1"}));
         })
         .await;
     let client = builder(&server, &clock).build().unwrap();
@@ -758,4 +759,298 @@ async fn unusable_token_answers_are_named_and_not_cached() {
         // Each call asked again: nothing unusable was kept.
         grant.assert_calls_async(2).await;
     }
+}
+
+/// After a 503 (or 429) the request was not carried out, so a 404 on the retry is the
+/// caller's: the invitation never existed here. Only an answer that may hide an applied
+/// change (a lost answer, a timeout after sending, 500, 502, 504) lets the 404 mean "done".
+#[tokio::test]
+async fn a_503_then_the_servers_not_found_is_not_reported_as_done() {
+    struct Case {
+        method: &'static str,
+        path: String,
+        first: u16,
+        then: (u16, &'static str),
+        done: bool,
+    }
+    let delete = |first, done| Case {
+        method: "DELETE",
+        path: format!("{ORG_PATH}/typo-id"),
+        first,
+        then: (404, "No invitation with id typo-id"),
+        done,
+    };
+    let accept = |first, done| Case {
+        method: "POST",
+        path: "/realms/acme/orgs/me/invitations/typo-id".into(),
+        first,
+        then: (404, "Invitation typo-id not found"),
+        done,
+    };
+    let reject = |first, done| Case {
+        method: "DELETE",
+        path: "/realms/acme/orgs/me/invitations/typo-id".into(),
+        first,
+        then: (400, "invitation not found"),
+        done,
+    };
+    let cases = [
+        delete(503, false),
+        delete(429, false),
+        delete(502, true),
+        accept(503, false),
+        accept(504, true),
+        reject(503, false),
+        reject(500, true),
+    ];
+    for case in cases {
+        let server = MockServer::start_async().await;
+        let clock = VirtualClock::new();
+        server
+            .mock_async(|when, then| {
+                when.method(case.method).path(&case.path);
+                then.status(case.first)
+                    .header("content-type", "text/html")
+                    .body("<html><body>Service Unavailable</body></html>")
+                    .up_to_n_times(1);
+            })
+            .await;
+        server
+            .mock_async(|when, then| {
+                when.method(case.method).path(&case.path);
+                then.status(case.then.0)
+                    .json_body(json!({"error": case.then.1}));
+            })
+            .await;
+        let client = builder(&server, &clock).build().unwrap();
+        let result = if case.path.contains("/orgs/me/") {
+            let me = client.my_invitations("acme");
+            if case.method == "POST" {
+                me.accept("typo-id").await
+            } else {
+                me.reject("typo-id").await
+            }
+        } else {
+            client.invitations("acme", "o1").delete("typo-id").await
+        };
+        let what = format!("{} {} after {}", case.method, case.path, case.first);
+        if case.done {
+            assert!(result.is_ok(), "{what}: {result:?}");
+        } else {
+            let e = result.unwrap_err();
+            assert!(e.is_not_found(), "{what}: {e}");
+            assert_eq!(e.attempts(), 2, "{what}");
+        }
+    }
+}
+
+/// A caller whose 401 arrives while another caller's token request is held by the endpoint
+/// ends at its own operation time limit, not when that request ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_renewal_ends_at_the_callers_time_limit() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(200)
+                .json_body(json!({"access_token": "token-1", "expires_in": 300}))
+                .up_to_n_times(1);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(200)
+                .delay(Duration::from_secs(8))
+                .json_body(json!({"access_token": "token-2", "expires_in": 300}));
+        })
+        .await;
+    // B's 401 comes first, and B starts the slow renewal; A's comes while it runs.
+    for (path, delay) in [("/count", 100), ("", 400)] {
+        server
+            .mock_async(|when, then| {
+                when.method(GET)
+                    .path(format!("{ORG_PATH}{path}"))
+                    .header("authorization", "Bearer token-1");
+                then.status(401)
+                    .delay(Duration::from_millis(delay))
+                    .json_body(json!({"error": "HTTP 401 Unauthorized"}));
+            })
+            .await;
+    }
+    let client = service_builder(&server).build().unwrap();
+    let org = client.invitations("acme", "o1");
+    let b = tokio::spawn({
+        let org = org.clone();
+        async move { org.count().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let e = org
+        .list()
+        .operation_timeout(Duration::from_secs(1))
+        .page()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2_500), "{took:?}: {e}");
+    assert!(
+        !e.to_string().contains("within 0 ms"),
+        "no attempt starts with nothing left: {e}"
+    );
+    b.abort();
+}
+
+/// `or_existing` is one call: its lookups share the call's deadline and retry policy instead
+/// of each being a listing with the client's defaults.
+#[tokio::test]
+async fn or_existing_lookups_share_the_calls_time_limit() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+        })
+        .await;
+    let stalled = server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200)
+                .delay(Duration::from_secs(5))
+                .json_body(json!([]));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .retry(RetryConfig::disabled())
+        .operation_timeout(Duration::from_millis(500))
+        .or_existing()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(took < Duration::from_millis(1_500), "{took:?}: {e}");
+    stalled.assert_calls_async(1).await;
+}
+
+/// The same for the lookup an idempotent create makes after a lost answer.
+#[tokio::test]
+async fn an_idempotent_creates_reconcile_shares_the_calls_time_limit() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(201)
+                .delay(Duration::from_secs(2))
+                .header("location", server.url(format!("{ORG_PATH}/lost")))
+                .up_to_n_times(1);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(ORG_PATH);
+            then.status(409)
+                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200)
+                .delay(Duration::from_secs(5))
+                .json_body(json!([]));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let e = client
+        .invitations("acme", "o1")
+        .create("a@x.io")
+        .idempotent()
+        .attempt_timeout(Duration::from_millis(200))
+        .operation_timeout(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.may_have_been_sent(), "the first create may be stored: {e:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}: {e}");
+}
+
+/// A token endpoint slower than each attempt's limit: the grant the first attempt started
+/// goes on, and serves the retry.
+#[tokio::test]
+async fn a_grant_slower_than_the_attempt_limit_serves_the_retry() {
+    let server = MockServer::start_async().await;
+    let grant = server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(200)
+                .delay(Duration::from_millis(1_200))
+                .json_body(json!({"access_token": "slow-token", "expires_in": 300}));
+        })
+        .await;
+    let counted = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{ORG_PATH}/count"))
+                .header("authorization", "Bearer slow-token");
+            then.status(200).json_body(json!(3));
+        })
+        .await;
+    let client = service_builder(&server).build().unwrap();
+    let org = client.invitations("acme", "o1");
+    let n = org
+        .count()
+        .attempt_timeout(Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    grant.assert_calls_async(1).await;
+    counted.assert_calls_async(1).await;
+}
+
+/// A token endpoint failing everything sees about one request per retry round, not one per
+/// retrying caller: a failure is shared with the callers that ask within its retry delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_token_endpoint_sees_a_request_per_retry_round() {
+    let server = MockServer::start_async().await;
+    let down = server
+        .mock_async(|when, then| {
+            when.method(POST).path(TOKEN_PATH);
+            then.status(503)
+                .json_body(json!({"error": "unavailable"}));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .client_credentials("master", "svc", "svc-secret-value")
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let org = client.invitations("acme", "o1");
+            tokio::spawn(async move { org.count().await })
+        })
+        .collect();
+    for call in calls {
+        let e = call.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server, "{e}");
+        assert!(!e.may_have_been_sent());
+    }
+    let requests = down.calls_async().await;
+    assert!(requests <= 10, "{requests} token requests for 200 callers");
 }

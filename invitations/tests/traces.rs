@@ -64,3 +64,43 @@ async fn traces_show_operation_attempts_and_no_email_unless_asked() {
     let trace = traced_create(true).await;
     assert!(trace.contains("secret.person@example.com"), "{trace}");
 }
+
+/// A page holding one invitation twice is a server defect: the stream yields the first, and
+/// says so in the trace rather than hiding it.
+#[tokio::test]
+async fn a_page_holding_an_id_twice_is_reported_in_the_trace() {
+    use futures::TryStreamExt;
+
+    let capture = TraceCapture::start();
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(ORG_PATH);
+            then.status(200).json_body(json!([
+                {"id": "dup-1", "email": "a@x.io"},
+                {"id": "other", "email": "b@x.io"},
+                {"id": "dup-1", "email": "c@x.io"},
+            ]));
+        })
+        .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .bearer_token(TOKEN)
+        .build()
+        .unwrap();
+    let listed: Vec<_> = client
+        .invitations("acme", "o1")
+        .list()
+        .stream()
+        .map_ok(|i| i.email)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed, ["a@x.io", "b@x.io"]);
+    let text = capture.text();
+    let warning = text
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("dup-1"))
+        .unwrap_or_else(|| panic!("no warning naming the id: {text}"));
+    assert!(warning.contains("twice") && warning.contains("differs=true"), "{warning}");
+}

@@ -442,3 +442,42 @@ async fn a_token_endpoint_blip_does_not_stop_a_bulk_run() {
     assert_eq!(server.invitations("acme", "org-1").len(), 50);
     assert_eq!(server.grants(), 1);
 }
+
+/// Invitees accept other invitations while an offboarding plan is made, and the list shifts
+/// back under the plan's offset: the plan still holds every matching invitation that existed
+/// throughout (offset paging alone skips one for each removal behind it).
+#[tokio::test]
+async fn a_plan_misses_nothing_while_invitations_behind_it_are_removed() {
+    let Fixture { server, client } = Fixture::start().await;
+    for i in 0..350 {
+        server.add_invitation("acme", "org-1", &format!("p{i}@corp.example"));
+    }
+    let ids = |server: &FakeServer| -> BTreeSet<String> {
+        server
+            .invitations("acme", "org-1")
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    let before = ids(&server);
+    // Every listing request first finds the 3 oldest invitations gone.
+    server.inject(Fault::new(
+        Scope::Operation(operation::LIST),
+        FaultAction::RemoveOldest(3),
+        6,
+    ));
+    let plan = client
+        .invitations("acme", "org-1")
+        .select()
+        .domain("corp.example")
+        .plan_revocation()
+        .await
+        .unwrap();
+    let planned: BTreeSet<String> = plan.invitations().iter().map(|i| i.id.clone()).collect();
+    let throughout = ids(&server);
+    assert!(server.faults_applied() >= 3, "the list shifted under the plan");
+    let missed: Vec<_> = throughout.difference(&planned).collect();
+    assert!(missed.is_empty(), "the plan missed {} invitations: {missed:?}", missed.len());
+    assert!(planned.is_subset(&before));
+    assert_eq!(planned.len(), plan.invitations().len(), "no invitation twice");
+}

@@ -325,15 +325,21 @@ async fn hostile_responses_give_typed_errors() {
         );
     }
 
+    // A server ignoring `first`: whatever the offset, its first `max` invitations.
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET);
-            then.status(200).json_body(json!([
-                {"id": "a", "email": "a@x.io"}, {"id": "b", "email": "b@x.io"}
-            ]));
-        })
-        .await;
+    let all = [("a", "a@x.io"), ("b", "b@x.io"), ("c", "c@x.io")];
+    for max in [2, 3] {
+        let page: Vec<_> = all[..max]
+            .iter()
+            .map(|(id, email)| json!({"id": id, "email": email}))
+            .collect();
+        server
+            .mock_async(|when, then| {
+                when.method(GET).query_param("max", max.to_string());
+                then.status(200).json_body(json!(page));
+            })
+            .await;
+    }
     let e = hostile_client(&server)
         .invitations("acme", "org-1")
         .list()

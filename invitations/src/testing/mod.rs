@@ -93,6 +93,10 @@ pub enum FaultAction {
     TruncatedBody,
     /// Handle the request and answer its status with an HTML body instead of JSON.
     NonJsonBody,
+    /// Remove the `n` oldest invitations of the request's organization, as invitees accepting
+    /// them would, then handle the request: a listing under way sees the list shift back
+    /// under its offset.
+    RemoveOldest(usize),
 }
 
 /// A fault injected into requests within `scope`: every `every`-th of them, `count` times.
@@ -278,6 +282,18 @@ impl FakeServer {
     }
 }
 
+/// The realm and organization a path `/realms/{realm}/orgs/{org}/…` names.
+fn org_of(path: &str) -> Option<(String, String)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["realms", realm, "orgs", org, ..] => {
+            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            Some((decode(realm), decode(org)))
+        }
+        _ => None,
+    }
+}
+
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 fn full(bytes: impl Into<Bytes>) -> Body {
@@ -330,6 +346,17 @@ async fn serve(
         }) => Ok(api::injected_status(status, retry_after).map(full)),
         Some(FaultAction::Delay(delay)) => {
             tokio::time::sleep(delay).await;
+            let (parts, bytes) = handle(request).await;
+            Ok(Response::from_parts(parts, full(bytes)))
+        }
+        Some(FaultAction::RemoveOldest(n)) => {
+            if let Some((realm, org_id)) = org_of(request.uri().path()) {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(org) = s.org_mut(&realm, &org_id) {
+                    let n = n.min(org.invitations.len());
+                    org.invitations.drain(..n);
+                }
+            }
             let (parts, bytes) = handle(request).await;
             Ok(Response::from_parts(parts, full(bytes)))
         }
