@@ -13,9 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Sent};
 use crate::response::{error_message, read_limited, status_error, transport_error};
-use crate::clock::Clock;
 
 /// An error a [`TokenProvider`] may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -553,7 +553,11 @@ mod tests {
         tokio::time::advance(Duration::from_millis(99)).await;
         let shared = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
         assert_eq!(shared.await.unwrap_err().kind(), ErrorKind::Server);
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second request within the hold");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "no second request within the hold"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         let token = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
         assert_eq!(token.await.unwrap(), "token-2");

@@ -177,8 +177,12 @@ impl Outcome {
 pub struct ItemResult {
     /// Position of the item in the input (0-based).
     pub index: usize,
-    /// The email as sent (trimmed, lower-cased), or as given when it was invalid.
+    /// The email as sent (trimmed, lower-cased), or as given when it was invalid; empty for a
+    /// revocation by id alone.
     pub email: String,
+    /// The invitation's id when known: always for a revocation, whatever its outcome (so that
+    /// a report can feed the next run), and for an item created or already invited.
+    pub id: Option<String>,
     /// What happened to it.
     pub outcome: Outcome,
 }
@@ -191,8 +195,8 @@ impl ItemResult {
             "email": self.email,
             "outcome": self.outcome.name(),
         });
-        if let Some(id) = self.outcome.id() {
-            value["id"] = id.into();
+        if let Some(id) = &self.id {
+            value["id"] = id.as_str().into();
         }
         if let Outcome::Created {
             reconciled: true, ..
@@ -215,8 +219,10 @@ impl ItemResult {
 pub struct Failure {
     /// Position of the item in the input (0-based).
     pub index: usize,
-    /// The email, as sent or as given.
+    /// The email, as sent or as given (empty for a revocation by id alone).
     pub email: String,
+    /// The invitation's id, for a revocation.
+    pub id: Option<String>,
     /// Why it failed.
     pub error: Error,
 }
@@ -276,11 +282,13 @@ impl BulkReport {
             Outcome::Invalid(error) => self.invalid.push(Failure {
                 index: item.index,
                 email: item.email,
+                id: item.id,
                 error,
             }),
             Outcome::Failed(error) => self.failed.push(Failure {
                 index: item.index,
                 email: item.email,
+                id: item.id,
                 error,
             }),
             Outcome::NotAttempted { .. } => self.not_attempted += 1,
@@ -455,12 +463,14 @@ impl CreateMany {
                 Err(error) => checked.push(ItemResult {
                     index,
                     email: item.email,
+                    id: None,
                     outcome: Outcome::Invalid(error),
                 }),
                 Ok(email) => match first_seen.get(&email) {
                     Some(&first_index) => checked.push(ItemResult {
                         index,
                         email,
+                        id: None,
                         outcome: Outcome::Duplicate { first_index },
                     }),
                     None => {
@@ -481,6 +491,7 @@ impl CreateMany {
                         return ItemResult {
                             index,
                             email,
+                            id: None,
                             outcome,
                         };
                     }
@@ -511,6 +522,7 @@ impl CreateMany {
                     ItemResult {
                         index,
                         email,
+                        id: outcome.id().map(str::to_owned),
                         outcome,
                     }
                 }

@@ -11,11 +11,11 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tracing::{Instrument, field};
 
 use crate::auth::TokenSource;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Sent};
 use crate::raw;
 use crate::raw::types::ErrorRepresentation;
 use crate::response::{ResponseHead, from_raw};
-use crate::clock::Clock;
 use crate::retry::{
     Effect, Failed, NO_TIME_LEFT, Next, Progress, RetryBudget, RetryConfig, next_step,
     outcome_unknown,
@@ -401,13 +401,15 @@ fn run_attempt<T>(
     attempt: impl Future<Output = Result<T, Error>>,
 ) -> impl Future<Output = Result<T, Error>> {
     match limit.duration() {
-        Some(duration) => Either::Left(tokio::time::timeout(duration, attempt).map(move |result| {
-            result.unwrap_or_else(|_| {
-                Err(Error::new(ErrorKind::Timeout)
-                    .with_sent(Sent::Maybe)
-                    .with_detail(limit.why()))
-            })
-        })),
+        Some(duration) => {
+            Either::Left(tokio::time::timeout(duration, attempt).map(move |result| {
+                result.unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Timeout)
+                        .with_sent(Sent::Maybe)
+                        .with_detail(limit.why()))
+                })
+            }))
+        }
         None => Either::Right(attempt),
     }
 }

@@ -11,9 +11,9 @@ use url::Url;
 use crate::auth::bearer_header;
 use crate::auth::{ClientCredentials, TokenCache, TokenProvider, TokenSource};
 use crate::call::{AuthHook, Engine, Settings};
+use crate::clock::{Clock, TokioClock};
 use crate::error::{Error, ErrorKind};
 use crate::raw;
-use crate::clock::{Clock, TokioClock};
 use crate::retry::{DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig};
 
 /// The server the spec names when no other is given.

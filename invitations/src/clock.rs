@@ -27,4 +27,3 @@ impl Clock for TokioClock {
         Box::pin(tokio::time::sleep(duration))
     }
 }
-

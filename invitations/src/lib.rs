@@ -156,6 +156,7 @@ pub use call::REQUEST_ID_HEADER;
 pub use client::{
     Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
 };
+pub use clock::{Clock, TokioClock};
 pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_PAGE_SIZE, ListInvitations, MAX_PAGES_WITHOUT_NEWS};
 pub use me::{ListMyInvitations, MyInvitations, Respond};
@@ -163,7 +164,6 @@ pub use org::{
     CountInvitations, CreateInvitation, CreateOrGet, Created, DeleteInvitation, GetInvitation,
     GetInvitationOpt, Invited, OrgInvitations, ResendInvitation,
 };
-pub use clock::{Clock, TokioClock};
 pub use retry::RetryConfig;
 pub use revoke::{RevocationPlan, Revoke, Select};
 

@@ -287,7 +287,8 @@ impl Seen {
                         if pages.iter().any(|seen| seen.contains(id)) || !page.insert(*id) {
                             return false;
                         }
-                        let keep = lasting.len() < EXACT_IDS_IN_WINDOW_MODE || id % SAMPLE_ONE_IN == 0;
+                        let keep =
+                            lasting.len() < EXACT_IDS_IN_WINDOW_MODE || id % SAMPLE_ONE_IN == 0;
                         if lasting.contains(id) {
                             old_repeat = true;
                             return false;
@@ -406,7 +407,10 @@ impl Pager {
                 self.joined_ids.clone_from(&ids);
             } else {
                 // The list shifted back under the offset: step back until a page joins.
-                tracing::debug!(offset, "the list shifted since the last page; stepping back");
+                tracing::debug!(
+                    offset,
+                    "the list shifted since the last page; stepping back"
+                );
                 self.next_offset = offset.saturating_sub(page_size).max(self.list.offset);
             }
             if count == 0 {
@@ -466,7 +470,8 @@ fn warn_of_repeats_within(page: &[Invitation], ids: &[u64], fresh: &[bool]) {
             continue;
         }
         if let Some(first) = ids[..i].iter().position(|earlier| earlier == id) {
-            let differs = serde_json::to_value(&page[first]).ok() != serde_json::to_value(&page[i]).ok();
+            let differs =
+                serde_json::to_value(&page[first]).ok() != serde_json::to_value(&page[i]).ok();
             tracing::warn!(
                 invitation_id = %page[i].id,
                 differs,

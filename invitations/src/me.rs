@@ -125,23 +125,29 @@ impl Respond {
         let result = if self.accept {
             me.client
                 .engine()
-                .call(me.call(op, Effect::Remove, &self.options, Some(&self.id)), |raw| {
-                    raw.accept_invitation()
-                        .realm(&*me.realm)
-                        .invitation_id(&self.id)
-                        .send()
-                })
+                .call(
+                    me.call(op, Effect::Remove, &self.options, Some(&self.id)),
+                    |raw| {
+                        raw.accept_invitation()
+                            .realm(&*me.realm)
+                            .invitation_id(&self.id)
+                            .send()
+                    },
+                )
                 .await
                 .map(drop)
         } else {
             me.client
                 .engine()
-                .call(me.call(op, Effect::Remove, &self.options, Some(&self.id)), |raw| {
-                    raw.reject_invitation()
-                        .realm(&*me.realm)
-                        .invitation_id(&self.id)
-                        .send()
-                })
+                .call(
+                    me.call(op, Effect::Remove, &self.options, Some(&self.id)),
+                    |raw| {
+                        raw.reject_invitation()
+                            .realm(&*me.realm)
+                            .invitation_id(&self.id)
+                            .send()
+                    },
+                )
                 .await
                 .map(drop)
         };

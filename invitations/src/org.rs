@@ -695,13 +695,16 @@ impl DeleteInvitation {
         let result = org
             .client
             .engine()
-            .call(org.call_on(OP, Effect::Remove, &self.options, &self.id), |raw| {
-                raw.remove_organization_invitation()
-                    .realm(&*org.realm)
-                    .org_id(&*org.org_id)
-                    .invitation_id(&self.id)
-                    .send()
-            })
+            .call(
+                org.call_on(OP, Effect::Remove, &self.options, &self.id),
+                |raw| {
+                    raw.remove_organization_invitation()
+                        .realm(&*org.realm)
+                        .org_id(&*org.org_id)
+                        .invitation_id(&self.id)
+                        .send()
+                },
+            )
             .await;
         match result {
             // Deleted now, or by an earlier attempt whose answer was lost.

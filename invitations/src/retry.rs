@@ -227,7 +227,8 @@ pub(crate) struct Failed<'a> {
     pub(crate) invitation_missing: bool,
 }
 
-pub(crate) const NO_TIME_LEFT: &str = "the operation's time limit leaves no room for another attempt";
+pub(crate) const NO_TIME_LEFT: &str =
+    "the operation's time limit leaves no room for another attempt";
 
 /// The retry decision, every rule of it, in one place. No I/O: the caller carries the answer
 /// out. `time_left` is what remains of the operation's time limit; `budget` is taken from
@@ -504,7 +505,9 @@ mod tests {
             Some(RetryReason::Broken)
         );
         assert_eq!(retry_reason(Effect::Read, &bad), None);
-        let status = |code| Error::new(ErrorKind::Server).with_status(reqwest::StatusCode::from_u16(code).unwrap());
+        let status = |code| {
+            Error::new(ErrorKind::Server).with_status(reqwest::StatusCode::from_u16(code).unwrap())
+        };
         assert!(outcome_unknown(&timeout) && outcome_unknown(&reset));
         for code in [500, 502, 504] {
             assert!(outcome_unknown(&status(code)), "{code}");

@@ -270,9 +270,9 @@ impl Revoke {
                         Outcome::NotAttempted { stopped_by }
                     } else {
                         match org.delete(&id).send().await {
-                            Ok(()) => Outcome::Deleted { id },
+                            Ok(()) => Outcome::Deleted { id: id.clone() },
                             Err(e) if e.names_missing_invitation(&id) => {
-                                Outcome::AlreadyGone { id }
+                                Outcome::AlreadyGone { id: id.clone() }
                             }
                             Err(error) => stop.failed(error),
                         }
@@ -280,6 +280,7 @@ impl Revoke {
                     ItemResult {
                         index,
                         email,
+                        id: Some(id),
                         outcome,
                     }
                 }

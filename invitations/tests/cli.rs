@@ -678,3 +678,102 @@ async fn bulk_shows_a_progress_bar_on_a_terminal() {
     assert!(shown.contains("10 created"), "{shown:?}");
     assert!(!shown.contains(TOKEN));
 }
+
+/// `revoke --ids` given the wrong file revokes nothing and says why: the bulk input (emails)
+/// is refused by line, and a plan made for another organization is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_refuses_a_file_that_is_not_a_plan_for_this_organization() {
+    let server = server().await;
+    server.add_org("acme", "org-2", ["member"]);
+    for i in 0..3 {
+        server.add_invitation("acme", "org-1", &format!("a{i}@corp.example"));
+        server.add_invitation("acme", "org-2", &format!("b{i}@corp.example"));
+    }
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-wrong-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let emails = dir.join("people.txt");
+    std::fs::write(&emails, "# to invite\nann@x.io\nbob@x.io\n").unwrap();
+    let refused = run(&server, &["revoke", "--ids", emails.to_str().unwrap()]).await;
+    assert_eq!(code(&refused), 2, "{}", stdout(&refused));
+    let why = stderr(&refused);
+    assert!(why.contains("line 2") && why.contains("ann@x.io"), "{why}");
+
+    for json in [false, true] {
+        let mut args = vec!["revoke", "--domain", "corp.example", "--dry-run"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let plan = run_with(
+            &server,
+            &args,
+            &[("PHASETWO_TOKEN", TOKEN), ("PHASETWO_ORG", "org-2")],
+        )
+        .await;
+        assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+        let saved = dir.join(format!("plan-{json}.txt"));
+        std::fs::write(&saved, stdout(&plan)).unwrap();
+        let elsewhere = run(&server, &["revoke", "--ids", saved.to_str().unwrap()]).await;
+        assert_eq!(code(&elsewhere), 2, "{}", stdout(&elsewhere));
+        let why = stderr(&elsewhere);
+        assert!(why.contains("org-2") && why.contains("org-1"), "{why}");
+    }
+    assert_eq!(server.invitations("acme", "org-1").len(), 3);
+    assert_eq!(server.invitations("acme", "org-2").len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every outcome of a revocation names its id, failed and not attempted ones included, and
+/// the text names a failed item by its line in the file: a report can feed the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_revocation_outcome_names_its_id_and_line() {
+    let server = server().await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| server.add_invitation("acme", "org-1", &format!("r{i}@x.io")))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("phasetwo-cli-ids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ids.txt");
+    std::fs::write(
+        &file,
+        format!("# ids\n{}\n\n{}\n{}\n", ids[0], ids[1], ids[2]),
+    )
+    .unwrap();
+    server.inject(Fault::new(
+        Scope::PathPrefix(format!("/realms/acme/orgs/org-1/invitations/{}", ids[1])),
+        FaultAction::Status {
+            status: 400,
+            retry_after: None,
+        },
+        1,
+    ));
+    let report = dir.join("report.jsonl");
+    let text = run(
+        &server,
+        &[
+            "revoke",
+            "--ids",
+            file.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&text), 1, "{}", stderr(&text));
+    let out = stdout(&text);
+    let failed_line = format!("line 4: {}:", ids[1]);
+    assert!(out.contains(&failed_line), "{out}");
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        let index = line["index"].as_u64().unwrap() as usize;
+        assert_eq!(line["id"], ids[index], "{line}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

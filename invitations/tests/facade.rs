@@ -385,7 +385,10 @@ async fn stream_fails_when_the_server_ignores_first() {
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
     let calls = ignoring[0].calls_async().await + ignoring[1].calls_async().await;
-    assert_eq!(calls, 3, "the first page, one more, and the one that repeats it");
+    assert_eq!(
+        calls, 3,
+        "the first page, one more, and the one that repeats it"
+    );
 }
 
 #[tokio::test]
@@ -702,8 +705,14 @@ async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
 #[tokio::test]
 async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine() {
     let answers = [
-        (json!({"error": "HTTP 404 Not Found"}).to_string(), "application/json"),
-        ("<html><body>404 Not Found</body></html>".to_owned(), "text/html"),
+        (
+            json!({"error": "HTTP 404 Not Found"}).to_string(),
+            "application/json",
+        ),
+        (
+            "<html><body>404 Not Found</body></html>".to_owned(),
+            "text/html",
+        ),
         (String::new(), "text/plain"),
     ];
     for (body, content_type) in answers {
@@ -995,7 +1004,10 @@ async fn dedupe_remembers_every_id_or_a_window_of_pages() {
         &server,
         5,
         2,
-        json!([invitation("inv-5", "user5@example.com"), invitation("inv-0", "user0@example.com")]),
+        json!([
+            invitation("inv-5", "user5@example.com"),
+            invitation("inv-0", "user0@example.com")
+        ]),
     )
     .await;
     page_mock(&server, 6, 2, invitations(0..1)).await;
@@ -1162,6 +1174,9 @@ async fn a_windowed_listing_ends_against_a_server_cycling_past_its_window() {
         assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
         let made = requests.load(Ordering::SeqCst);
         // Each distinct id read once, then a few pages to be sure.
-        assert!(made <= distinct / page_size as usize + 10, "{made} requests: {e}");
+        assert!(
+            made <= distinct / page_size as usize + 10,
+            "{made} requests: {e}"
+        );
     }
 }

@@ -986,7 +986,10 @@ async fn an_idempotent_creates_reconcile_shares_the_calls_time_limit() {
         .unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(e.may_have_been_sent(), "the first create may be stored: {e:?}");
+    assert!(
+        e.may_have_been_sent(),
+        "the first create may be stored: {e:?}"
+    );
     assert!(took < Duration::from_secs(2), "{took:?}: {e}");
 }
 
@@ -1031,8 +1034,7 @@ async fn a_failing_token_endpoint_sees_a_request_per_retry_round() {
     let down = server
         .mock_async(|when, then| {
             when.method(POST).path(TOKEN_PATH);
-            then.status(503)
-                .json_body(json!({"error": "unavailable"}));
+            then.status(503).json_body(json!({"error": "unavailable"}));
         })
         .await;
     let client = Client::builder()

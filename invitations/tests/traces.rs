@@ -102,5 +102,8 @@ async fn a_page_holding_an_id_twice_is_reported_in_the_trace() {
         .lines()
         .find(|line| line.contains("WARN") && line.contains("dup-1"))
         .unwrap_or_else(|| panic!("no warning naming the id: {text}"));
-    assert!(warning.contains("twice") && warning.contains("differs=true"), "{warning}");
+    assert!(
+        warning.contains("twice") && warning.contains("differs=true"),
+        "{warning}"
+    );
 }

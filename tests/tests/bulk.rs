@@ -475,9 +475,20 @@ async fn a_plan_misses_nothing_while_invitations_behind_it_are_removed() {
         .unwrap();
     let planned: BTreeSet<String> = plan.invitations().iter().map(|i| i.id.clone()).collect();
     let throughout = ids(&server);
-    assert!(server.faults_applied() >= 3, "the list shifted under the plan");
+    assert!(
+        server.faults_applied() >= 3,
+        "the list shifted under the plan"
+    );
     let missed: Vec<_> = throughout.difference(&planned).collect();
-    assert!(missed.is_empty(), "the plan missed {} invitations: {missed:?}", missed.len());
+    assert!(
+        missed.is_empty(),
+        "the plan missed {} invitations: {missed:?}",
+        missed.len()
+    );
     assert!(planned.is_subset(&before));
-    assert_eq!(planned.len(), plan.invitations().len(), "no invitation twice");
+    assert_eq!(
+        planned.len(),
+        plan.invitations().len(),
+        "no invitation twice"
+    );
 }

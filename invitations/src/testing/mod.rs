@@ -287,7 +287,11 @@ fn org_of(path: &str) -> Option<(String, String)> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["realms", realm, "orgs", org, ..] => {
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             Some((decode(realm), decode(org)))
         }
         _ => None,

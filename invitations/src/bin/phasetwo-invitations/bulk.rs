@@ -9,7 +9,7 @@ use phasetwo_invitations::{BulkReport, ErrorKind, ItemResult, NewInvitation, Org
 use serde::Serialize;
 
 use crate::args::BulkCommand;
-use crate::input;
+use crate::input::{self, PLAN_HEADER, PlanScope};
 use crate::output::{Failure, Output, Row, Show, exit_code};
 
 /// Runs one bulk command; returns the exit code.
@@ -54,18 +54,34 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
             concurrency,
             report,
         } => {
-            let revoke = match ids {
+            let here = PlanScope {
+                realm: org.realm().to_owned(),
+                org: org.org_id().to_owned(),
+            };
+            let (revoke, lines) = match ids {
                 Some(file) => {
                     let text = read_input(&file)?;
-                    let ids = input::parse_ids(&text)
+                    let plan = input::parse_ids(&text)
                         .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+                    if let Some(scope) = plan.scope.filter(|scope| *scope != here) {
+                        return Err(Failure::usage(format!(
+                            "{} is a plan for realm `{}`, organization `{}`; this run is for realm `{}`, organization `{}`; nothing was revoked",
+                            file.display(),
+                            scope.realm,
+                            scope.org,
+                            here.realm,
+                            here.org
+                        )));
+                    }
+                    let (lines, ids): (Vec<usize>, Vec<String>) = plan.ids.into_iter().unzip();
                     if dry_run {
+                        out.show(&PlanHeader(&here))?;
                         for id in &ids {
                             out.show(&PlannedId(id))?;
                         }
                         return Ok(0);
                     }
-                    org.revoke(ids)
+                    (org.revoke(ids), Some(lines))
                 }
                 None => {
                     let mut select = org.select();
@@ -83,6 +99,7 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                     }
                     let plan = select.plan_revocation().await?;
                     if dry_run {
+                        out.show(&PlanHeader(&here))?;
                         for invitation in plan.invitations() {
                             out.show(&Row(invitation.into()))?;
                         }
@@ -91,10 +108,13 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                         })?;
                         return Ok(0);
                     }
-                    plan.apply()
+                    (plan.apply(), None)
                 }
             };
-            let where_from = |index: usize| format!("item {}", index + 1);
+            let where_from = |index: usize| match &lines {
+                Some(lines) => format!("line {}", lines[index]),
+                None => format!("item {}", index + 1),
+            };
             finish(
                 revoke.concurrency(concurrency).stream(),
                 0,
@@ -115,6 +135,25 @@ fn read_input(file: &Path) -> Result<String, Failure> {
         std::fs::read_to_string(file)
     }
     .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))
+}
+
+/// The first line of a plan: the realm and organization it is for.
+struct PlanHeader<'a>(&'a PlanScope);
+
+impl Serialize for PlanHeader<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("plan", self.0)?;
+        map.end()
+    }
+}
+
+impl Show for PlanHeader<'_> {
+    fn text(&self) -> String {
+        let scope = serde_json::to_string(self.0).unwrap_or_default();
+        format!("{PLAN_HEADER}{scope}")
+    }
 }
 
 /// An id of a plan read back, shown by a dry run of `--ids`.
@@ -239,7 +278,11 @@ async fn finish(
         .invalid
         .iter()
         .chain(&report.failed)
-        .map(|f| format!("  {}: {}: {}", where_from(f.index), f.email, f.error))
+        .map(|f| {
+            // A revocation names its id, a create its email.
+            let which = f.id.as_deref().unwrap_or(&f.email);
+            format!("  {}: {which}: {}", where_from(f.index), f.error)
+        })
         .collect();
     out.show(&Summary {
         summary: report.to_string(),

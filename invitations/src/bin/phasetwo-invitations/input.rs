@@ -51,24 +51,63 @@ fn parse_list(text: &str) -> Result<Vec<(usize, NewInvitation)>, String> {
     Ok(items)
 }
 
+/// Which realm and organization a revocation plan was made for; `revoke --dry-run` writes it
+/// first, as `# plan {"realm":…,"org":…}` or, with `--json`, `{"plan":{…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanScope {
+    pub realm: String,
+    pub org: String,
+}
+
+/// The text form's prefix of a plan's first line.
+pub const PLAN_HEADER: &str = "# plan ";
+
+/// A revocation plan read back: the organization it names (if it names one) and its ids,
+/// each with its line number.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PlanFile {
+    pub scope: Option<PlanScope>,
+    pub ids: Vec<(usize, String)>,
+}
+
 /// The ids of a revocation plan: the first word of each line, or the `id` of a JSON line
-/// (what `revoke --dry-run` prints, as text or with `--json`). Blank lines and lines starting
-/// with `#` are skipped.
-pub fn parse_ids(text: &str) -> Result<Vec<String>, String> {
-    let mut ids = Vec::new();
+/// (what `revoke --dry-run` prints, as text or with `--json`). Blank lines and other lines
+/// starting with `#` are skipped. A line whose id cannot be one of the server's (Keycloak
+/// makes them UUIDs) is refused with its number: an email list given by mistake revokes
+/// nothing and says so.
+pub fn parse_ids(text: &str) -> Result<PlanFile, String> {
+    let mut plan = PlanFile {
+        scope: None,
+        ids: Vec::new(),
+    };
+    let scope = |json: &str, number: usize| {
+        serde_json::from_str::<PlanScope>(json)
+            .map_err(|e| format!("line {number}: the plan's header is not readable: {e}"))
+    };
     for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
+        let number = number + 1;
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if let Some(header) = line.strip_prefix(PLAN_HEADER) {
+            plan.scope = Some(scope(header, number)?);
+            continue;
+        }
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let id = if line.starts_with('{') {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| format!("line {}: not JSON: {e}", number + 1))?;
+            let value: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("line {number}: not JSON: {e}"))?;
             match value.get("id").and_then(|id| id.as_str()) {
                 Some(id) => id.to_owned(),
-                // The summary line of a `--json` dry run.
-                None if value.get("would_revoke").is_some() => continue,
-                None => return Err(format!("line {}: no \"id\"", number + 1)),
+                None => match value.get("plan") {
+                    Some(header) => {
+                        plan.scope = Some(scope(&header.to_string(), number)?);
+                        continue;
+                    }
+                    // The summary line of a `--json` dry run.
+                    None if value.get("would_revoke").is_some() => continue,
+                    None => return Err(format!("line {number}: no \"id\"")),
+                },
             }
         } else {
             line.split_whitespace()
@@ -76,9 +115,14 @@ pub fn parse_ids(text: &str) -> Result<Vec<String>, String> {
                 .unwrap_or_default()
                 .to_owned()
         };
-        ids.push(id);
+        if uuid::Uuid::try_parse(&id).is_err() {
+            return Err(format!(
+                "line {number}: `{id}` is not an invitation id (the server's ids are UUIDs); nothing was revoked"
+            ));
+        }
+        plan.ids.push((number, id));
     }
-    Ok(ids)
+    Ok(plan)
 }
 
 enum Column {
@@ -201,18 +245,47 @@ mod tests {
         assert!(parse("a@x.io;admin\n").unwrap_err().starts_with("line 1:"));
     }
 
+    const ID_A: &str = "3f2a0c1e-9d4b-4f6a-8c2d-1b7e5a9f0c3d";
+    const ID_B: &str = "7b1c2d3e-4f50-4a6b-9c7d-8e9f0a1b2c3d";
+
     #[test]
-    fn plan_files_give_their_ids_as_text_or_json() {
-        let text =
-            "3f2a  a@x.io  2026-11-26T06:21Z  member\n\n7b1c  b@x.io  -  \n# 2 would be revoked\n";
-        assert_eq!(parse_ids(text).unwrap(), ["3f2a", "7b1c"]);
-        let json = "{\"id\":\"3f2a\",\"email\":\"a@x.io\"}\n{\"would_revoke\":1}\n";
-        assert_eq!(parse_ids(json).unwrap(), ["3f2a"]);
+    fn plan_files_give_their_scope_and_ids_as_text_or_json() {
+        let text = format!(
+            "# plan {{\"realm\":\"acme\",\"org\":\"o1\"}}\n{ID_A}  a@x.io  2026-11-26T06:21Z  member\n\n{ID_B}  b@x.io  -  \n# 2 would be revoked\n"
+        );
+        let scope = PlanScope {
+            realm: "acme".into(),
+            org: "o1".into(),
+        };
+        assert_eq!(
+            parse_ids(&text).unwrap(),
+            PlanFile {
+                scope: Some(scope.clone()),
+                ids: vec![(2, ID_A.into()), (4, ID_B.into())]
+            }
+        );
+        let json = format!(
+            "{{\"plan\":{{\"realm\":\"acme\",\"org\":\"o1\"}}}}\n{{\"id\":\"{ID_A}\",\"email\":\"a@x.io\"}}\n{{\"would_revoke\":1}}\n"
+        );
+        let read = parse_ids(&json).unwrap();
+        assert_eq!(read.scope, Some(scope));
+        assert_eq!(read.ids, [(2, ID_A.to_owned())]);
+        // A list of ids without a header is one the user made.
+        assert_eq!(parse_ids(ID_B).unwrap().scope, None);
         assert!(
             parse_ids("{\"email\":\"a@x.io\"}\n")
                 .unwrap_err()
                 .starts_with("line 1")
         );
+    }
+
+    #[test]
+    fn a_line_that_cannot_be_an_invitation_id_is_refused_with_its_number() {
+        // The bulk input (emails) given as a plan.
+        let e = parse_ids("# people to invite\n\na@x.io\nb@x.io\n").unwrap_err();
+        assert!(e.starts_with("line 3:") && e.contains("a@x.io"), "{e}");
+        let e = parse_ids(&format!("{ID_A}\nemail,roles\n")).unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
     }
 
     #[test]
