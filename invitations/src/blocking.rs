@@ -440,6 +440,13 @@ impl Blocking<crate::Revoke> {
     pub fn concurrency(self, n: usize) -> Self {
         self.map(|b| b.concurrency(n))
     }
+
+    /// Each item's result, as it finishes.
+    pub fn results(self) -> impl Iterator<Item = ItemResult> {
+        let runtime = self.runtime;
+        let mut stream = Box::pin(self.inner.stream());
+        std::iter::from_fn(move || runtime.block_on(stream.next()))
+    }
 }
 
 /// The invitee's side; see [`crate::MyInvitations`].

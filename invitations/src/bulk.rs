@@ -105,7 +105,8 @@ pub enum Outcome {
     },
     /// The email belongs to a member of the organization.
     AlreadyMember,
-    /// The same email (after trimming and lower-casing) came earlier, at this index.
+    /// The same email (after trimming and lower-casing), or for a revocation the same id,
+    /// came earlier, at this index.
     Duplicate {
         /// Index of the first item with this email.
         first_index: usize,

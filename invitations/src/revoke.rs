@@ -1,6 +1,7 @@
 //! Revoking invitations you can review first: select by exact predicates, look at the plan,
 //! then revoke exactly the invitations it lists, or revoke a list of ids you have.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -251,8 +252,10 @@ impl Revoke {
     }
 
     /// Runs as the stream is read, yielding each item's result as it finishes. An id the
-    /// request could not name (empty, `..`) is invalid; errors that would fail every item
-    /// (401, an unknown organization) stop the run.
+    /// request could not name (empty, `..`) is invalid; an id given again is a
+    /// [`Duplicate`](Outcome::Duplicate) of its first (so that the run never reports "already
+    /// gone" for what it deleted itself); errors that would fail every item (401, an unknown
+    /// organization) stop the run.
     pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
         let Revoke {
             org,
@@ -260,11 +263,22 @@ impl Revoke {
             concurrency,
         } = self;
         let stop = Arc::new(StopSignal::default());
-        stream::iter(items.into_iter().enumerate())
-            .map(move |(index, (id, email))| {
+        let mut first_seen: HashMap<String, usize> = HashMap::new();
+        let items: Vec<_> = items
+            .into_iter()
+            .enumerate()
+            .map(|(index, (id, email))| {
+                let first = *first_seen.entry(id.clone()).or_insert(index);
+                (index, id, email, (first != index).then_some(first))
+            })
+            .collect();
+        stream::iter(items)
+            .map(move |(index, id, email, duplicate_of)| {
                 let (org, stop) = (org.clone(), stop.clone());
                 async move {
-                    let outcome = if let Err(e) = validate::path_segment("invitation_id", &id) {
+                    let outcome = if let Some(first_index) = duplicate_of {
+                        Outcome::Duplicate { first_index }
+                    } else if let Err(e) = validate::path_segment("invitation_id", &id) {
                         Outcome::Invalid(e)
                     } else if let Some(stopped_by) = stop.stopped_by() {
                         Outcome::NotAttempted { stopped_by }

@@ -82,6 +82,14 @@ pub enum FaultAction {
         /// A `Retry-After` value to send with it.
         retry_after: Option<String>,
     },
+    /// Answer this status as a proxy in front of the server would, without handling the
+    /// request: an HTML page, or an empty body.
+    ProxyStatus {
+        /// The HTTP status.
+        status: u16,
+        /// An HTML page when true, else an empty body.
+        html: bool,
+    },
     /// Wait, then handle the request normally.
     Delay(Duration),
     /// Close the connection without handling the request or answering.
@@ -348,6 +356,25 @@ async fn serve(
             status,
             retry_after,
         }) => Ok(api::injected_status(status, retry_after).map(full)),
+        Some(FaultAction::ProxyStatus { status, html }) => {
+            let status = hyper::StatusCode::from_u16(status)
+                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+            let (content_type, body) = if html {
+                (
+                    "text/html",
+                    format!("<html><body><h1>{status}</h1></body></html>"),
+                )
+            } else {
+                ("text/plain", String::new())
+            };
+            let mut response = Response::new(full(body));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(content_type),
+            );
+            Ok(response)
+        }
         Some(FaultAction::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             let (parts, bytes) = handle(request).await;
