@@ -23,6 +23,10 @@ commands:
                     with Phase Two's extension, on 127.0.0.1; print its description as one
                     JSON line; serve until interrupted, or run COMMAND with the description
                     in PHASETWO_SERVER and stop afterwards
+  chaos [--short]   the real server with Toxiproxy in front: bulk runs, revocations, racing
+                    creates and a killed Keycloak, each judged by the server's state; one line
+                    per scenario, then `N passed, M failed` (--short: fewer rows, each toxic
+                    once)
 ";
 
 fn main() -> ExitCode {
@@ -35,7 +39,8 @@ fn main() -> ExitCode {
         ["diff", old, new] => diff_files(old, new),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
-        ["phasetwo-server", rest @ ..] => phasetwo_server(rest),
+        ["phasetwo-server", rest @ ..] => tests_program("phasetwo-server", rest, &[]),
+        ["chaos", rest @ ..] => chaos(rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -119,8 +124,33 @@ fn diff_files(old: &str, new: &str) -> Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// The real server's program lives with the tests that use it; this only runs it.
-fn phasetwo_server(args: &[&str]) -> Result<ExitCode> {
+/// The chaos program drives the command-line tool, built first.
+fn chaos(args: &[&str]) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = std::process::Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--package",
+            "phasetwo-invitations",
+        ])
+        .args(["--features", "cli", "--bin", "phasetwo-invitations"])
+        .status()?;
+    if !built.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let cli = bench::target_dir().join("debug/phasetwo-invitations");
+    tests_program("chaos", args, &[("PHASETWO_CLI", cli.as_os_str())])
+}
+
+/// The real server's programs live with the tests that use them; this only runs one.
+fn tests_program(
+    program: &str,
+    args: &[&str],
+    vars: &[(&str, &std::ffi::OsStr)],
+) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = std::process::Command::new(cargo)
         .current_dir(workspace_root())
@@ -131,8 +161,9 @@ fn phasetwo_server(args: &[&str]) -> Result<ExitCode> {
             "--package",
             "invitations-tests",
         ])
-        .args(["--bin", "phasetwo-server", "--"])
+        .args(["--bin", program, "--"])
         .args(args)
+        .envs(vars.iter().copied())
         .status()?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,

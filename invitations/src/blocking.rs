@@ -354,6 +354,11 @@ impl Blocking<crate::CreateMany> {
         self.map(|b| b.concurrency(n))
     }
 
+    /// See [`crate::CreateMany::max_concurrency`].
+    pub fn max_concurrency(self, n: usize) -> Self {
+        self.map(|b| b.max_concurrency(n))
+    }
+
     /// See [`crate::CreateMany::rate_limit`].
     pub fn rate_limit(self, per_second: u32) -> Self {
         self.map(|b| b.rate_limit(per_second))

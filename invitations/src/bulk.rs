@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::{Stream, StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::adaptive::AdaptiveLimit;
 use crate::error::{Error, ErrorKind};
 use crate::org::CreateInvitation;
 use crate::{Invited, OrgInvitations};
@@ -45,8 +46,23 @@ impl OrgInvitations {
     }
 }
 
-/// Requests in flight at once, unless told otherwise.
+/// Requests in flight at once, unless told otherwise: revocations, and where an adaptive run
+/// starts.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// The most requests in flight at once that a bulk create's adaptive limit may reach, unless
+/// told otherwise.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
+/// How many creates a run keeps in flight.
+#[derive(Debug, Clone, Copy)]
+enum Concurrency {
+    Fixed(usize),
+    /// Found from the latencies observed, up to a maximum.
+    Adaptive {
+        max: usize,
+    },
+}
 
 /// One invitation to create: an email, and optionally what [`CreateInvitation`] can set.
 ///
@@ -189,7 +205,8 @@ pub struct ItemResult {
 }
 
 impl ItemResult {
-    /// One line of JSON: `{"index":..,"email":..,"outcome":..,"id":..,"error":..}`.
+    /// One line of JSON: `{"index":..,"email":..,"outcome":..,"id":..,"error":..,
+    /// "may_have_been_sent":..}`, the last two for an item with an error.
     pub fn to_json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({
             "index": self.index,
@@ -207,6 +224,7 @@ impl ItemResult {
         }
         if let Some(error) = self.outcome.error() {
             value["error"] = error.to_string().into();
+            value["may_have_been_sent"] = error.may_have_been_sent().into();
         }
         if let Outcome::Duplicate { first_index } = self.outcome {
             value["duplicate_of"] = first_index.into();
@@ -355,7 +373,7 @@ impl fmt::Display for BulkReport {
 pub struct CreateMany {
     org: OrgInvitations,
     items: Vec<NewInvitation>,
-    concurrency: usize,
+    concurrency: Concurrency,
     rate: Option<Arc<DefaultDirectRateLimiter>>,
     dry_run: bool,
 }
@@ -405,6 +423,12 @@ impl StopSignal {
     }
 }
 
+/// Whether an error says the server is overloaded, which should lower an adaptive limit.
+fn overloaded(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::RateLimited | ErrorKind::Timeout)
+        || error.status().is_some_and(|s| s.as_u16() == 503)
+}
+
 /// A shared requests-per-second limit.
 fn rate_limiter(per_second: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
     NonZeroU32::new(per_second).map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))))
@@ -415,15 +439,26 @@ impl CreateMany {
         CreateMany {
             org,
             items,
-            concurrency: DEFAULT_CONCURRENCY,
+            concurrency: Concurrency::Adaptive {
+                max: DEFAULT_MAX_CONCURRENCY,
+            },
             rate: None,
             dry_run: false,
         }
     }
 
-    /// Requests in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
+    /// Exactly `n` requests in flight at once (at least 1), instead of the adaptive default.
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.concurrency = Concurrency::Fixed(n.max(1));
+        self
+    }
+
+    /// The adaptive default's ceiling (at least 1; default [`DEFAULT_MAX_CONCURRENCY`]). By
+    /// default a run starts with [`DEFAULT_CONCURRENCY`] requests in flight and finds its own
+    /// number from the latencies it observes: more while they hold, fewer when they climb or
+    /// the server answers 429, 503 or not in time, as TCP's congestion control does.
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Concurrency::Adaptive { max: n.max(1) };
         self
     }
 
@@ -483,9 +518,14 @@ impl CreateMany {
         }
 
         let stop = Arc::new(StopSignal::default());
+        let (width, adaptive) = match concurrency {
+            Concurrency::Fixed(n) => (n, None),
+            Concurrency::Adaptive { max } => (max, Some(Arc::new(AdaptiveLimit::new(max)))),
+        };
         let sent = stream::iter(to_send)
             .map(move |(index, email, request)| {
                 let (org, stop, rate) = (org.clone(), stop.clone(), rate.clone());
+                let adaptive = adaptive.clone();
                 async move {
                     if let Some(stopped_by) = stop.stopped_by() {
                         let outcome = Outcome::NotAttempted { stopped_by };
@@ -506,7 +546,15 @@ impl CreateMany {
                         if let Some(rate) = &rate {
                             rate.until_ready().await;
                         }
-                        match request.or_existing().send().await {
+                        let admitted = match &adaptive {
+                            Some(limit) => Some(limit.admit().await),
+                            None => None,
+                        };
+                        let answer = request.or_existing().send().await;
+                        if let Some(admitted) = admitted {
+                            admitted.done(answer.as_ref().is_err_and(overloaded));
+                        }
+                        match answer {
                             Ok(Invited::Created(created)) => Outcome::Created {
                                 reconciled: created.reconciled(),
                                 id: created.id().to_owned(),
@@ -528,7 +576,7 @@ impl CreateMany {
                     }
                 }
             })
-            .buffer_unordered(concurrency);
+            .buffer_unordered(width);
         stream::iter(checked).chain(sent)
     }
 }

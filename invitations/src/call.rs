@@ -288,6 +288,7 @@ impl Engine {
                     tracing::Span::current().record("attempts", attempts);
                     return Ok(Reply::Answered(value));
                 }
+                Err(e) if call.operation == crate::operation::CREATE => e.read_as_create(),
                 Err(e) => e,
             };
             if let Some(status) = error.status() {

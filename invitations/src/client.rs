@@ -77,7 +77,9 @@ impl Client {
     /// - `PHASETWO_URL`: the Keycloak server URL (required);
     /// - either `PHASETWO_TOKEN`, a bearer token,
     /// - or `PHASETWO_CLIENT_ID` and `PHASETWO_CLIENT_SECRET`, for the client-credentials grant
-    ///   in realm `PHASETWO_AUTH_REALM` (default `master`).
+    ///   in realm `PHASETWO_AUTH_REALM` (default `master`), at `PHASETWO_TOKEN_URL` when
+    ///   the token endpoint is reached at another address (see
+    ///   [`ClientBuilder::token_base_url`]).
     ///
     /// The error names every missing variable. A client serves every realm and organization,
     /// so `PHASETWO_REALM` and `PHASETWO_ORG` (which the command-line tool and the examples
@@ -110,6 +112,9 @@ impl Client {
                 let realm =
                     lookup("PHASETWO_AUTH_REALM").unwrap_or_else(|| DEFAULT_AUTH_REALM.into());
                 builder = builder.client_credentials(realm, id, secret);
+                if let Some(url) = lookup("PHASETWO_TOKEN_URL") {
+                    builder = builder.token_base_url(url);
+                }
             }
             (None, id, secret) => {
                 if id.is_some() {
@@ -152,6 +157,7 @@ impl Client {
 #[derive(Default)]
 pub struct ClientBuilder {
     base_url: Option<String>,
+    token_base_url: Option<String>,
     auth: Option<AuthConfig>,
     allow_insecure_http: bool,
     connect_timeout: Option<Duration>,
@@ -184,6 +190,7 @@ impl fmt::Debug for ClientBuilder {
         };
         f.debug_struct("ClientBuilder")
             .field("base_url", &self.base_url)
+            .field("token_base_url", &self.token_base_url)
             .field("auth", &auth)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("connect_timeout", &self.connect_timeout)
@@ -231,6 +238,15 @@ impl ClientBuilder {
             client_id: client_id.into(),
             client_secret: SecretString::from(client_secret.into()),
         });
+        self
+    }
+
+    /// Where Keycloak's token endpoint is reached, when not at the base URL (an internal
+    /// address, another proxy): client credentials are then posted to
+    /// `{token_base_url}/realms/{realm}/protocol/openid-connect/token`. Checked as the base URL
+    /// is.
+    pub fn token_base_url(mut self, url: impl Into<String>) -> Self {
+        self.token_base_url = Some(url.into());
         self
     }
 
@@ -335,7 +351,13 @@ impl ClientBuilder {
                 if client_id.is_empty() {
                     return Err(Error::invalid("client_id", "must not be empty"));
                 }
-                let token_url = token_url(&server, &realm);
+                let token_server = match &self.token_base_url {
+                    Some(url) => {
+                        checked_server_url("token_base_url", url, self.allow_insecure_http)?
+                    }
+                    None => server.clone(),
+                };
+                let token_url = token_url(&token_server, &realm);
                 TokenSource::ClientCredentials(Arc::new(ClientCredentials::new(
                     token_url,
                     client_id,
@@ -441,7 +463,15 @@ impl Client {
 /// Normalises the server URL: no trailing `/`, no trailing `/realms`, http(s) only, no
 /// credentials, query or fragment; plain http only to loopback unless allowed.
 pub(crate) fn server_url(input: &str, allow_insecure_http: bool) -> Result<Url, Error> {
-    let field = "base_url";
+    checked_server_url("base_url", input, allow_insecure_http)
+}
+
+/// `input` as a Keycloak server URL, with `field` named in the errors.
+fn checked_server_url(
+    field: &'static str,
+    input: &str,
+    allow_insecure_http: bool,
+) -> Result<Url, Error> {
     let mut url = Url::parse(input.trim())
         .map_err(|e| Error::invalid(field, format!("not an absolute URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -126,6 +126,21 @@ struct Inner {
 pub(crate) const SNIPPET_LEN: usize = 256;
 
 impl Error {
+    /// A create's error as the caller must read it. Two creates of one email at once both
+    /// pass the server's "already exists" check; the database's unique (organization, email)
+    /// key then refuses the later one, which Keycloak answers with its own 409 "Duplicate
+    /// resource error": the same fact as the endpoint's "already exists".
+    pub(crate) fn read_as_create(mut self) -> Self {
+        if self.kind() == ErrorKind::Conflict
+            && self
+                .server_message()
+                .is_some_and(|m| m.ends_with(DUPLICATE_RESOURCE))
+        {
+            self.inner.kind = ErrorKind::AlreadyInvited;
+        }
+        self
+    }
+
     pub(crate) fn new(kind: ErrorKind) -> Self {
         Error {
             inner: Box::new(Inner {
@@ -405,6 +420,9 @@ fn one_line(text: &str) -> String {
     }
     out
 }
+
+/// Keycloak's answer to a write that breaks a unique key at commit.
+const DUPLICATE_RESOURCE: &str = "Duplicate resource error";
 
 /// The kind an error status means on the Phase Two server.
 pub(crate) fn kind_for_status(status: StatusCode, server_message: Option<&str>) -> ErrorKind {

@@ -123,6 +123,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod adaptive;
 mod auth;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
@@ -150,7 +151,8 @@ pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
 pub use bulk::{
-    BulkReport, CreateMany, DEFAULT_CONCURRENCY, Failure, ItemResult, NewInvitation, Outcome,
+    BulkReport, CreateMany, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, Failure, ItemResult,
+    NewInvitation, Outcome,
 };
 pub use call::REQUEST_ID_HEADER;
 pub use client::{

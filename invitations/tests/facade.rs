@@ -832,6 +832,48 @@ async fn client_credentials_grant_once_for_concurrent_calls() {
     assert!(!format!("{client:?}").contains("s3cr3t-value"));
 }
 
+/// `token_base_url` sends the grant to another address than the API's; a bad one is refused
+/// by name before anything is sent.
+#[tokio::test]
+async fn the_token_endpoint_may_live_at_another_address() {
+    let (api, auth) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let grant = auth
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/kc/realms/master/protocol/openid-connect/token");
+            then.status(200)
+                .json_body(json!({"access_token": "from-auth", "expires_in": 300}));
+        })
+        .await;
+    let count = api
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{ORG_PATH}/count"))
+                .header("authorization", "Bearer from-auth");
+            then.status(200).json_body(json!(4));
+        })
+        .await;
+    let builder = || {
+        Client::builder()
+            .base_url(api.url("/auth"))
+            .client_credentials("master", "svc", "s3cr3t-value")
+    };
+    let client = builder().token_base_url(auth.url("/kc")).build().unwrap();
+    assert_eq!(client.invitations("acme", ORG).count().await.unwrap(), 4);
+    grant.assert_calls_async(1).await;
+    count.assert_calls_async(1).await;
+
+    let refused = builder()
+        .token_base_url("http://keycloak.internal")
+        .build()
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput);
+    assert!(refused.to_string().contains("token_base_url"), "{refused}");
+}
+
 /// A token endpoint may claim a lifetime no clock can add (`expires_in` of 2^64 - 1): the
 /// token is used, kept a bounded time, and nothing panics.
 #[tokio::test]

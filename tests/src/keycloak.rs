@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
+
+use crate::process::Group;
 
 /// A failure, saying which artifact or step failed.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -212,12 +214,12 @@ pub fn free_port() -> Result<u16, Error> {
 #[derive(Debug)]
 pub struct Keycloak {
     url: String,
+    port: u16,
     admin_password: String,
     run_dir: PathBuf,
-    process: Option<Child>,
-    /// Closing this pipe (also by the death of this process) makes the watchdog kill
-    /// Keycloak's process group.
-    watchdog: Option<(Child, ChildStdin)>,
+    home: PathBuf,
+    java: PathBuf,
+    process: Option<Group>,
 }
 
 impl Keycloak {
@@ -258,44 +260,64 @@ impl Keycloak {
             std::fs::copy(jar, home.join("providers").join(name))?;
         }
 
-        let admin_password = uuid::Uuid::new_v4().simple().to_string();
-        let log = std::fs::File::create(run_dir.join("keycloak.log"))?;
-        let mut command = Command::new(home.join("bin/kc.sh"));
+        let mut keycloak = Keycloak {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            admin_password: uuid::Uuid::new_v4().simple().to_string(),
+            run_dir,
+            home,
+            java,
+            process: None,
+        };
+        keycloak.run().await?;
+        Ok(keycloak)
+    }
+
+    /// Starts Keycloak in its home (its database kept there) and waits until it answers.
+    async fn run(&mut self) -> Result<(), Error> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.run_dir.join("keycloak.log"))?;
+        let mut command = Command::new(self.home.join("bin/kc.sh"));
         command
             .args([
                 "start-dev",
                 "--http-host=127.0.0.1",
-                &format!("--http-port={port}"),
+                &format!("--http-port={}", self.port),
+                // Tokens name this address as their issuer whichever address (a proxy) they
+                // were fetched through, so that the API accepts them through another.
+                &format!("--hostname={}", self.url),
                 "--health-enabled=false",
                 "--metrics-enabled=false",
             ])
-            .env("JAVA_HOME", &java)
+            .env("JAVA_HOME", &self.java)
+            // Read at the first start only, when the master realm is created.
             .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_USER)
-            .env("KC_BOOTSTRAP_ADMIN_PASSWORD", &admin_password)
+            .env("KC_BOOTSTRAP_ADMIN_PASSWORD", &self.admin_password)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group, so that stopping it reaches the JVM that kc.sh starts,
-            // and a Ctrl-C at the terminal reaches the watchdog's decision, not Keycloak.
-            .process_group(0);
-        let process = command
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", home.join("bin/kc.sh").display()))?;
-        let group = process.id().ok_or("Keycloak exited at once")?;
-        let mut keycloak = Keycloak {
-            url: format!("http://127.0.0.1:{port}"),
-            admin_password,
-            run_dir,
-            process: Some(process),
-            watchdog: None,
-        };
-        keycloak.watchdog = Some(watchdog(group)?);
-        if let Err(e) = keycloak.wait_until_ready().await {
-            let tail = keycloak.log_tail(40);
-            keycloak.stop().await;
+            .stderr(log);
+        self.process = Some(Group::spawn(command, "Keycloak (bin/kc.sh)")?);
+        if let Err(e) = self.wait_until_ready().await {
+            let tail = self.log_tail(40);
+            self.stop().await;
             return Err(format!("{e}\n--- last lines of Keycloak's log ---\n{tail}").into());
         }
-        Ok(keycloak)
+        Ok(())
+    }
+
+    /// Kills Keycloak with SIGKILL, as a crash would, keeping its data for [`Keycloak::restart`].
+    pub async fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await;
+        }
+    }
+
+    /// Starts Keycloak again on the same port and data, after [`Keycloak::kill`].
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.kill().await;
+        self.run().await
     }
 
     async fn wait_until_ready(&mut self) -> Result<(), Error> {
@@ -328,6 +350,11 @@ impl Keycloak {
         }
     }
 
+    /// The id of Keycloak's process group, while it runs.
+    pub fn group_id(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Group::id)
+    }
+
     /// The server URL, without `/realms`.
     pub fn url(&self) -> &str {
         &self.url
@@ -349,82 +376,9 @@ impl Keycloak {
     /// run's directory.
     pub async fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
-            if let Some(group) = process.id() {
-                signal_group("TERM", group).await;
-                if tokio::time::timeout(STOP_WITHIN, process.wait())
-                    .await
-                    .is_err()
-                {
-                    signal_group("KILL", group).await;
-                }
-                // kc.sh may be gone while the JVM of its group is still stopping.
-                wait_for_group_exit(group, STOP_WITHIN).await;
-            }
-            let _ = process.wait().await;
-        }
-        if let Some((mut watchdog, _pipe)) = self.watchdog.take() {
-            let _ = watchdog.kill().await;
+            process.stop(STOP_WITHIN).await;
         }
         let _ = std::fs::remove_dir_all(&self.run_dir);
-    }
-}
-
-impl Drop for Keycloak {
-    fn drop(&mut self) {
-        // Not stopped: closing the pipe lets the watchdog end the process group.
-        if let Some((watchdog, pipe)) = self.watchdog.take() {
-            drop(pipe);
-            drop(watchdog);
-        }
-    }
-}
-
-/// A shell that waits for its standard input to close, then ends `group`. It ignores the
-/// terminal's signals, so it outlives this process however it ends. (`kill -SIG -PGID`
-/// without `--`: the POSIX shells' built-in `kill` refuses `--`.)
-fn watchdog(group: u32) -> Result<(Child, ChildStdin), Error> {
-    let script = format!(
-        "trap '' INT TERM HUP; read -r _; kill -TERM -{group} 2>/dev/null; \
-         i=0; while kill -0 -{group} 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i+1)); done; \
-         kill -KILL -{group} 2>/dev/null"
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|e| format!("starting the watchdog shell: {e}"))?;
-    let stdin = child.stdin.take().ok_or("the watchdog has no stdin")?;
-    Ok((child, stdin))
-}
-
-async fn signal_group(signal: &str, group: u32) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), "--", &format!("-{group}")])
-        .stderr(Stdio::null())
-        .status()
-        .await;
-}
-
-async fn wait_for_group_exit(group: u32, within: Duration) {
-    let started = Instant::now();
-    loop {
-        let alive = Command::new("kill")
-            .args(["-0", "--", &format!("-{group}")])
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success());
-        if !alive {
-            return;
-        }
-        if started.elapsed() > within {
-            signal_group("KILL", group).await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

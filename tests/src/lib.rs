@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod keycloak;
+pub mod process;
 pub mod target;
+pub mod toxiproxy;
 
 use std::collections::BTreeMap;
 

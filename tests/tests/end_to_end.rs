@@ -160,6 +160,29 @@ async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
     assert_eq!(stored[1].id, created.id());
 }
 
+/// The real server answers the later of two simultaneous creates of one email with Keycloak's
+/// 409 "Duplicate resource error": a create reads it as "already invited", and
+/// `or_existing()` returns the invitation the other create stored.
+#[tokio::test]
+async fn a_create_that_loses_a_race_reads_as_already_invited() {
+    let Fixture { server, client } = Fixture::start().await;
+    let org = client.invitations("acme", "org-1");
+    let create = Scope::Operation(operation::CREATE);
+
+    server.inject(Fault::new(create.clone(), FaultAction::LostCreateRace, 1));
+    let e = org.create("one@example.com").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyInvited, "{e}");
+
+    server.inject(Fault::new(create, FaultAction::LostCreateRace, 1));
+    let existing = match org.create("two@example.com").or_existing().await.unwrap() {
+        phasetwo_invitations::Invited::Existing(existing) => existing,
+        other => panic!("expected the stored invitation, got {other:?}"),
+    };
+    let stored = server.invitations("acme", "org-1");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1].id, existing.id);
+}
+
 #[tokio::test]
 async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
     let Fixture { server, client } = Fixture::start().await;

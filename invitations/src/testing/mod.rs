@@ -105,6 +105,11 @@ pub enum FaultAction {
     /// them would, then handle the request: a listing under way sees the list shift back
     /// under its offset.
     RemoveOldest(usize),
+    /// Store the invitation, as another create of the same email committing first would, and
+    /// answer as the real server answers the later of two such creates: 409 with Keycloak's
+    /// `Duplicate resource error` (its unique key refused the row), not the endpoint's own
+    /// "already exists".
+    LostCreateRace,
 }
 
 /// A fault injected into requests within `scope`: every `every`-th of them, `count` times.
@@ -390,6 +395,20 @@ async fn serve(
             }
             let (parts, bytes) = handle(request).await;
             Ok(Response::from_parts(parts, full(bytes)))
+        }
+        Some(FaultAction::LostCreateRace) => {
+            handle(request).await;
+            let body = serde_json::json!({
+                "error": "conflict",
+                "error_description": "Duplicate resource error",
+            });
+            let mut response = Response::new(full(Bytes::from(body.to_string())));
+            *response.status_mut() = hyper::StatusCode::CONFLICT;
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            Ok(response)
         }
         Some(FaultAction::CloseBeforeAnswer) => Err(closed()),
         Some(FaultAction::CloseAfterHandling) => {

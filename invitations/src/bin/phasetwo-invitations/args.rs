@@ -56,6 +56,9 @@ pub struct Cli {
         global = true
     )]
     pub auth_realm: String,
+    /// Keycloak server URL for the token endpoint, when it differs from --url.
+    #[arg(long, env = "PHASETWO_TOKEN_URL", global = true)]
+    pub token_url: Option<String>,
     /// JSON output, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
@@ -134,9 +137,13 @@ pub enum BulkCommand {
     /// or one email a line; `-` reads standard input.
     Bulk {
         file: PathBuf,
-        /// Requests in flight at once.
-        #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_CONCURRENCY)]
-        concurrency: usize,
+        /// Exactly this many requests in flight at once. Without it, the run finds its own
+        /// number from the latencies it observes, up to --max-concurrency.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: Option<u32>,
+        /// The most requests in flight at once when the run finds its own number.
+        #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_MAX_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrency: u32,
         /// At most this many creates a second.
         #[arg(long)]
         rate: Option<u32>,

@@ -18,6 +18,7 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
         BulkCommand::Bulk {
             file,
             concurrency,
+            max_concurrency,
             rate,
             dry_run,
             send_email,
@@ -34,10 +35,11 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                 item.send_email |= send_email;
             }
             let total = items.len();
-            let mut run = org
-                .create_many(items)
-                .concurrency(concurrency)
-                .rate_limit(rate.unwrap_or(0));
+            let mut run = org.create_many(items).rate_limit(rate.unwrap_or(0));
+            run = match concurrency {
+                Some(n) => run.concurrency(n as usize),
+                None => run.max_concurrency(max_concurrency as usize),
+            };
             if dry_run {
                 run = run.dry_run();
             }

@@ -47,6 +47,7 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
         "PHASETWO_CLIENT_ID" => cli.client_id.clone(),
         "PHASETWO_CLIENT_SECRET" => cli.client_secret.clone(),
         "PHASETWO_AUTH_REALM" => Some(cli.auth_realm.clone()),
+        "PHASETWO_TOKEN_URL" => cli.token_url.clone(),
         _ => None,
     };
     let builder = Client::builder_from_vars(lookup).map_err(|e| {
