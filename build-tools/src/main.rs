@@ -18,11 +18,12 @@ commands:
   bench [--quick]   build in release mode, measure the performance figures, print them with
                     their goals and write target/bench/report.json (--quick: a short run that
                     only proves the command works)
-  phasetwo-server [--port N] [-- COMMAND ARGS...]
+  phasetwo-server [--port N] [--versions KEYCLOAK+ORGS | --matrix] [-- COMMAND ARGS...]
                     download (pinned, cached), start and configure the real server, Keycloak
                     with Phase Two's extension, on 127.0.0.1; print its description as one
                     JSON line; serve until interrupted, or run COMMAND with the description
-                    in PHASETWO_SERVER and stop afterwards
+                    in PHASETWO_SERVER and stop afterwards (--versions: another verified pair;
+                    --matrix: COMMAND against each verified pair)
   chaos [--short]   the real server with Toxiproxy in front: bulk runs, revocations, racing
                     creates and a killed Keycloak, each judged by the server's state; one line
                     per scenario, then `N passed, M failed` (--short: fewer rows, each toxic

@@ -31,29 +31,112 @@ pub struct Artifact {
     pub sha256: &'static str,
 }
 
-/// Keycloak's server distribution. keycloak-orgs 0.142 is built for Keycloak 26.5.0.
-pub const KEYCLOAK: Artifact = Artifact {
-    coordinates: "org.keycloak:keycloak-quarkus-dist",
-    version: "26.5.0",
-    extension: "zip",
-    sha256: "907f10721092bf57436698733d5046ad9ccf39564991d046f5afd67fadf17f08",
-};
-
-/// What goes into Keycloak's `providers/`: the extension, and the one library it uses that
-/// Keycloak does not ship (dnsjava, for domain verification; the extension fails to load
+/// A Keycloak release, the organizations extension, and the one library the extension needs
+/// that Keycloak does not ship (dnsjava, for domain verification; the extension fails to load
 /// without it). Nothing else is needed for the endpoints this client calls.
-pub const PROVIDERS: [Artifact; 2] = [
+#[derive(Debug, Clone, Copy)]
+pub struct Versions {
+    /// Keycloak's server distribution.
+    pub keycloak: Artifact,
+    /// Phase Two's organizations extension.
+    pub orgs: Artifact,
+    /// The dnsjava release the extension declares.
+    pub dnsjava: Artifact,
+}
+
+impl Versions {
+    /// `KEYCLOAK+ORGS`, as `--versions` takes it: `26.5.0+0.142`.
+    pub fn name(&self) -> String {
+        format!("{}+{}", self.keycloak.version, self.orgs.version)
+    }
+
+    /// What goes into Keycloak's `providers/`.
+    pub fn providers(&self) -> [Artifact; 2] {
+        [self.orgs, self.dnsjava]
+    }
+
+    /// The verified pair named `name` (see [`Versions::name`]).
+    pub fn named(name: &str) -> Option<Versions> {
+        VERIFIED.into_iter().find(|v| v.name() == name)
+    }
+}
+
+const fn keycloak(version: &'static str, sha256: &'static str) -> Artifact {
+    Artifact {
+        coordinates: "org.keycloak:keycloak-quarkus-dist",
+        version,
+        extension: "zip",
+        sha256,
+    }
+}
+
+const fn orgs(version: &'static str, sha256: &'static str) -> Artifact {
     Artifact {
         coordinates: "io.phasetwo.keycloak:keycloak-orgs",
-        version: "0.142",
+        version,
         extension: "jar",
-        sha256: "2ea168ace81cbac8f07a574a9c380da252b99b34f9f3a9ac58b0610972827958",
-    },
+        sha256,
+    }
+}
+
+const fn dnsjava(version: &'static str, sha256: &'static str) -> Artifact {
     Artifact {
         coordinates: "dnsjava:dnsjava",
-        version: "3.6.4",
+        version,
         extension: "jar",
-        sha256: "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
+        sha256,
+    }
+}
+
+/// What CI runs: keycloak-orgs 0.142, built for Keycloak 26.5.0.
+pub const PINNED: Versions = Versions {
+    keycloak: keycloak(
+        "26.5.0",
+        "907f10721092bf57436698733d5046ad9ccf39564991d046f5afd67fadf17f08",
+    ),
+    orgs: orgs(
+        "0.142",
+        "2ea168ace81cbac8f07a574a9c380da252b99b34f9f3a9ac58b0610972827958",
+    ),
+    dnsjava: dnsjava(
+        "3.6.4",
+        "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
+    ),
+};
+
+/// The pairs the conformance suite has passed against (README's table), oldest first:
+/// `cargo xtask phasetwo-server --matrix -- COMMAND` runs COMMAND against each. The oldest
+/// Keycloak served with the oldest extension built for its minor release (0.119, for 26.4.2),
+/// and the newest Keycloak with the newest extension (0.144, for 26.5.7).
+pub const VERIFIED: [Versions; 3] = [
+    Versions {
+        keycloak: keycloak(
+            "26.4.0",
+            "1b6a11a2726ac8a8dc9c91d5fafe989a75ce4f1622d7f7b45c21d5bc16629c0a",
+        ),
+        orgs: orgs(
+            "0.119",
+            "849c8d09f8f8d349e24e8578371d741c8323f3d73579a2fafc89e42ee13f8714",
+        ),
+        dnsjava: dnsjava(
+            "3.5.3",
+            "146c82b345a2545d64bbbcddcaa652a52d27179245999a125ce5047724514e3c",
+        ),
+    },
+    PINNED,
+    Versions {
+        keycloak: keycloak(
+            "26.7.3",
+            "27a6535553c3cdcd083872ba40629efafb3475e3b758e0c6f691395561dd0f1f",
+        ),
+        orgs: orgs(
+            "0.144",
+            "59614f9d22dc4cb328b1c9c0ea4eae1141f9f8947831bc372ce6a7acc56267f5",
+        ),
+        dnsjava: dnsjava(
+            "3.6.4",
+            "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
+        ),
     },
 ];
 
@@ -223,9 +306,9 @@ pub struct Keycloak {
 }
 
 impl Keycloak {
-    /// Downloads what is missing, unpacks a fresh Keycloak with the extension, starts it on
-    /// `port` (a free one when `None`) and waits until it answers.
-    pub async fn start(port: Option<u16>) -> Result<Keycloak, Error> {
+    /// Downloads what is missing, unpacks a fresh Keycloak with the extension (`versions`),
+    /// starts it on `port` (a free one when `None`) and waits until it answers.
+    pub async fn start(versions: Versions, port: Option<u16>) -> Result<Keycloak, Error> {
         // A taken port is reported at once, before the downloads and the minute Keycloak
         // takes to find out.
         let port = match port {
@@ -239,9 +322,9 @@ impl Keycloak {
         let cache = cache_dir();
         let downloads = cache.join("maven");
         let maven = maven_url();
-        let zip = KEYCLOAK.fetch(&maven, &downloads).await?;
+        let zip = versions.keycloak.fetch(&maven, &downloads).await?;
         let mut providers = Vec::new();
-        for artifact in PROVIDERS {
+        for artifact in versions.providers() {
             providers.push(artifact.fetch(&maven, &downloads).await?);
         }
         let java = find_java()?;

@@ -1,5 +1,9 @@
 //! The real Phase Two server, for conformance tests and trying the client out:
-//! `cargo xtask phasetwo-server [--port N] [-- COMMAND ARGS...]`.
+//! `cargo xtask phasetwo-server [--port N] [--versions KEYCLOAK+ORGS | --matrix] [-- COMMAND ARGS...]`.
+//!
+//! `--versions` picks one of the verified pairs of Keycloak and keycloak-orgs (default: the
+//! pinned one); `--matrix` runs the command against each verified pair in turn, printing one
+//! line per pair and a closing `N passed, M failed`.
 //!
 //! Downloads Keycloak and the organizations extension (pinned, checked, cached), starts them on
 //! 127.0.0.1, configures a realm, organizations, clients and users, and prints one JSON line
@@ -12,9 +16,10 @@
 use std::process::ExitCode;
 
 use invitations_tests::admin::configure;
-use invitations_tests::keycloak::{KEYCLOAK, Keycloak, PROVIDERS};
+use invitations_tests::keycloak::{Keycloak, PINNED, VERIFIED, Versions};
 
-const USAGE: &str = "usage: phasetwo-server [--port N] [-- COMMAND ARGS...]";
+const USAGE: &str =
+    "usage: phasetwo-server [--port N] [--versions KEYCLOAK+ORGS | --matrix] [-- COMMAND ARGS...]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,31 +28,84 @@ async fn main() -> ExitCode {
         Some(at) => (&args[..at], Some(&args[at + 1..])),
         None => (&args[..], None),
     };
-    let port = match options {
-        [] => None,
-        [flag, value] if flag == "--port" => match value.parse() {
-            Ok(port) => Some(port),
-            Err(e) => {
-                eprintln!("--port {value}: {e}");
-                return ExitCode::from(2);
+    let (mut port, mut versions, mut matrix) = (None, PINNED, false);
+    let mut options = options.iter();
+    while let Some(flag) = options.next() {
+        match flag.as_str() {
+            "--port" => match options.next().map(|v| (v, v.parse())) {
+                Some((_, Ok(value))) => port = Some(value),
+                Some((value, Err(e))) => {
+                    eprintln!("--port {value}: {e}");
+                    return ExitCode::from(2);
+                }
+                None => return usage(),
+            },
+            "--versions" => match options.next().map(|v| (v, Versions::named(v))) {
+                Some((_, Some(named))) => versions = named,
+                Some((value, None)) => {
+                    let known: Vec<String> = VERIFIED.iter().map(Versions::name).collect();
+                    eprintln!(
+                        "--versions {value}: not a verified pair; one of {}",
+                        known.join(", ")
+                    );
+                    return ExitCode::from(2);
+                }
+                None => return usage(),
+            },
+            "--matrix" => matrix = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
             }
-        },
-        [flag] if flag == "--help" || flag == "-h" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            _ => return usage(),
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if command.is_some_and(<[String]>::is_empty) {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
     }
+    if command.is_some_and(<[String]>::is_empty) || (matrix && command.is_none()) {
+        return usage();
+    }
+    if !matrix {
+        return serve(versions, port, command).await;
+    }
+    // Each verified pair in turn, the command run against each.
+    let mut failed = Vec::new();
+    for versions in VERIFIED {
+        let outcome = serve(versions, port, command).await;
+        let passed = outcome == ExitCode::SUCCESS;
+        println!(
+            "{} {}",
+            if passed { "ok  " } else { "FAIL" },
+            versions.name()
+        );
+        if !passed {
+            failed.push(versions.name());
+        }
+    }
+    println!(
+        "{} passed, {} failed{}",
+        VERIFIED.len() - failed.len(),
+        failed.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", failed.join(", "))
+        }
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Starts and configures the server, then serves until interrupted or runs `command`.
+async fn serve(versions: Versions, port: Option<u16>, command: Option<&[String]>) -> ExitCode {
     let started = std::time::Instant::now();
-    let mut keycloak = match Keycloak::start(port).await {
+    let mut keycloak = match Keycloak::start(versions, port).await {
         Ok(keycloak) => keycloak,
         Err(e) => {
             eprintln!("phasetwo-server: {e}");
@@ -56,15 +114,15 @@ async fn main() -> ExitCode {
     };
     eprintln!(
         "phasetwo-server: Keycloak {} with keycloak-orgs {} ready at {} after {:.1} s",
-        KEYCLOAK.version,
-        PROVIDERS[0].version,
+        versions.keycloak.version,
+        versions.orgs.version,
         keycloak.url(),
         started.elapsed().as_secs_f64()
     );
     let description = match configure(
         keycloak.url(),
         keycloak.admin_password(),
-        (KEYCLOAK.version, PROVIDERS[0].version),
+        (versions.keycloak.version, versions.orgs.version),
     )
     .await
     {
