@@ -95,6 +95,18 @@ impl Target {
         }
     }
 
+    /// Whether the server checks the request's email with its bean validation (`must be a
+    /// well-formed email address`) before its own parser. Of the verified Keycloak releases
+    /// only 26.5.0 does; 26.4.0 and 26.5.7 store what the parser accepts (`Jo <jo@b.io>`,
+    /// `dash@-b.io`), with the extension's code unchanged. The built-in server behaves as the
+    /// pinned release does.
+    pub fn checks_email_format(&self) -> bool {
+        match &self.server {
+            Server::Fake(_) => true,
+            Server::Real { description, .. } => description.keycloak == "26.5.0",
+        }
+    }
+
     /// The realm of every fixture.
     pub fn realm(&self) -> &str {
         &self.realm

@@ -1,5 +1,5 @@
 //! One conformance suite, two servers: what the Phase Two server does, and what the facade
-//! makes of it, written once.
+//! makes of it, written once. What it verifies is described in docs/server.md.
 //!
 //! `cargo test` runs it against the built-in `FakeServer`; with `PHASETWO_SERVER` set (as
 //! `cargo xtask phasetwo-server -- cargo test -p invitations-tests --test conformance` does)
@@ -294,6 +294,11 @@ async fn emails_are_checked_as_the_server_checks_them() {
             Some(&json!({ "email": email }).to_string()),
         )
         .await;
+        // Before Keycloak 26.5 the format check does not run: the parser decides alone.
+        if error == Some(MALFORMED) && !target.checks_email_format() {
+            assert_eq!(answer.status, 201, "{email:?}: {answer:?}");
+            continue;
+        }
         assert_eq!(answer.status, status, "{email:?}: {answer:?}");
         if let Some(error) = error {
             assert_eq!(answer.error(), error, "{email:?}");
@@ -318,12 +323,14 @@ async fn the_facade_passes_on_what_the_servers_validation_refused() {
     let org = target
         .manager()
         .invitations(target.realm(), target.new_org().await);
-    let e = org.create("dash@-b.io").send().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BadRequest);
-    assert_eq!(
-        e.server_message(),
-        Some("Provided data is invalid: email: must be a well-formed email address")
-    );
+    if target.checks_email_format() {
+        let e = org.create("dash@-b.io").send().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadRequest);
+        assert_eq!(
+            e.server_message(),
+            Some("Provided data is invalid: email: must be a well-formed email address")
+        );
+    }
     let e = org.create("a@b..io").send().await.unwrap_err();
     assert_eq!(e.server_message(), Some("Invalid email: a@b..io"));
 }

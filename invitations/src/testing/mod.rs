@@ -1,7 +1,7 @@
 //! A Phase Two server in-process, for tests and local development without Keycloak.
 //!
-//! It implements the 9 invitation operations the way the real server does (see "The server
-//! as it behaves" in the repository's ARCHITECTURE.md): 201 with an empty body and
+//! It implements the 9 invitation operations the way the real server does (see the
+//! repository's docs/server.md): 201 with an empty body and
 //! `Location` on create, emails lower-cased before storing and comparing, both 409s, a
 //! case-sensitive substring search, 500 for a negative `first` or `max`, 401 for a missing
 //! role, error bodies `{"error": "..."}`. It also has Keycloak's client-credentials token
