@@ -21,7 +21,7 @@ use crate::response::{error_message, read_limited, status_error, transport_error
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A boxed, sendable future (the generated client's hooks use the same).
-pub use crate::raw::BoxFuture;
+pub use phasetwo_invitations_client::BoxFuture;
 
 /// A source of bearer tokens run by the caller, who owns refreshing them. Called before every
 /// request, so it should answer from a cache when the token is still good.

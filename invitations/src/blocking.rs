@@ -29,15 +29,20 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use tokio::runtime::Runtime;
 
-use crate::{Error, Invitation, ItemResult, ListInvitations, NewInvitation, RetryConfig};
+use crate::bulk::ItemResult;
+use crate::bulk::NewInvitation;
+use crate::error::Error;
+use crate::list::ListInvitations;
+use crate::model::Invitation;
+use crate::retry::RetryConfig;
 
 /// A blocking client: a [`crate::Client`] and the runtime its calls run on. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
     /// What the blocking calls use: connections opened on `runtime` only.
-    inner: crate::Client,
+    inner: crate::client::Client,
     /// The client it was made from, for async code on other runtimes.
-    as_async: crate::Client,
+    as_async: crate::client::Client,
     runtime: Arc<Runtime>,
 }
 
@@ -46,14 +51,14 @@ impl Client {
     /// its settings, token cache and retry budget, and opens connections of its own, served by
     /// a thread of its own: a connection is served by the runtime that opened it, so sharing
     /// them with another runtime would leave calls waiting on connections nobody serves.
-    pub fn new(client: crate::Client) -> Result<Client, Error> {
+    pub fn new(client: crate::client::Client) -> Result<Client, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("phasetwo-invitations-blocking")
             .enable_all()
             .build()
             .map_err(|e| {
-                Error::new(crate::ErrorKind::Transport)
+                Error::new(crate::error::ErrorKind::Transport)
                     .with_detail("could not start the blocking client's runtime")
                     .with_source(e)
             })?;
@@ -66,12 +71,12 @@ impl Client {
 
     /// [`crate::Client::from_env`], blocking.
     pub fn from_env() -> Result<Client, Error> {
-        Client::new(crate::Client::from_env()?)
+        Client::new(crate::client::Client::from_env()?)
     }
 
     /// The async client this one was made from (same settings and tokens), for async code
     /// on another runtime. Its connections are not the blocking client's.
-    pub fn as_async(&self) -> &crate::Client {
+    pub fn as_async(&self) -> &crate::client::Client {
         &self.as_async
     }
 
@@ -143,21 +148,21 @@ macro_rules! call_settings {
 }
 
 call_settings!(
-    crate::CreateInvitation,
+    crate::create::CreateInvitation,
     ListInvitations,
-    crate::GetInvitation,
-    crate::GetInvitationOpt,
-    crate::CountInvitations,
-    crate::DeleteInvitation,
-    crate::ResendInvitation,
-    crate::ListMyInvitations,
-    crate::Respond,
+    crate::org::GetInvitation,
+    crate::org::GetInvitationOpt,
+    crate::org::CountInvitations,
+    crate::org::DeleteInvitation,
+    crate::org::ResendInvitation,
+    crate::me::ListMyInvitations,
+    crate::me::Respond,
 );
 
 /// The invitations of one organization; see [`crate::OrgInvitations`].
 #[derive(Clone, Debug)]
 pub struct OrgInvitations {
-    inner: crate::OrgInvitations,
+    inner: crate::org::OrgInvitations,
     runtime: Arc<Runtime>,
 }
 
@@ -170,7 +175,7 @@ impl OrgInvitations {
     }
 
     /// See [`crate::OrgInvitations::create`].
-    pub fn create(&self, email: impl Into<String>) -> Blocking<crate::CreateInvitation> {
+    pub fn create(&self, email: impl Into<String>) -> Blocking<crate::create::CreateInvitation> {
         self.wrap(self.inner.create(email))
     }
 
@@ -180,27 +185,36 @@ impl OrgInvitations {
     }
 
     /// See [`crate::OrgInvitations::get`].
-    pub fn get(&self, invitation_id: impl Into<String>) -> Blocking<crate::GetInvitation> {
+    pub fn get(&self, invitation_id: impl Into<String>) -> Blocking<crate::org::GetInvitation> {
         self.wrap(self.inner.get(invitation_id))
     }
 
     /// See [`crate::OrgInvitations::get_opt`].
-    pub fn get_opt(&self, invitation_id: impl Into<String>) -> Blocking<crate::GetInvitationOpt> {
+    pub fn get_opt(
+        &self,
+        invitation_id: impl Into<String>,
+    ) -> Blocking<crate::org::GetInvitationOpt> {
         self.wrap(self.inner.get_opt(invitation_id))
     }
 
     /// See [`crate::OrgInvitations::count`].
-    pub fn count(&self) -> Blocking<crate::CountInvitations> {
+    pub fn count(&self) -> Blocking<crate::org::CountInvitations> {
         self.wrap(self.inner.count())
     }
 
     /// See [`crate::OrgInvitations::delete`].
-    pub fn delete(&self, invitation_id: impl Into<String>) -> Blocking<crate::DeleteInvitation> {
+    pub fn delete(
+        &self,
+        invitation_id: impl Into<String>,
+    ) -> Blocking<crate::org::DeleteInvitation> {
         self.wrap(self.inner.delete(invitation_id))
     }
 
     /// See [`crate::OrgInvitations::resend`].
-    pub fn resend(&self, invitation_id: impl Into<String>) -> Blocking<crate::ResendInvitation> {
+    pub fn resend(
+        &self,
+        invitation_id: impl Into<String>,
+    ) -> Blocking<crate::org::ResendInvitation> {
         self.wrap(self.inner.resend(invitation_id))
     }
 
@@ -208,7 +222,7 @@ impl OrgInvitations {
     pub fn create_many<I: Into<NewInvitation>>(
         &self,
         items: impl IntoIterator<Item = I>,
-    ) -> Blocking<crate::CreateMany> {
+    ) -> Blocking<crate::bulk::CreateMany> {
         self.wrap(self.inner.create_many(items))
     }
 
@@ -218,7 +232,7 @@ impl OrgInvitations {
     }
 
     /// See [`crate::OrgInvitations::select`].
-    pub fn select(&self) -> Blocking<crate::Select> {
+    pub fn select(&self) -> Blocking<crate::revoke::Select> {
         self.wrap(self.inner.select())
     }
 
@@ -226,12 +240,12 @@ impl OrgInvitations {
     pub fn revoke<I: Into<String>>(
         &self,
         ids: impl IntoIterator<Item = I>,
-    ) -> Blocking<crate::Revoke> {
+    ) -> Blocking<crate::revoke::Revoke> {
         self.wrap(self.inner.revoke(ids))
     }
 }
 
-impl Blocking<crate::CreateInvitation> {
+impl Blocking<crate::create::CreateInvitation> {
     /// See [`crate::CreateInvitation::idempotent`].
     pub fn idempotent(self) -> Self {
         self.map(|b| b.idempotent())
@@ -267,7 +281,7 @@ impl Blocking<crate::CreateInvitation> {
     }
 
     /// See [`crate::CreateInvitation::or_existing`].
-    pub fn or_existing(self) -> Blocking<crate::CreateOrGet> {
+    pub fn or_existing(self) -> Blocking<crate::create::CreateOrGet> {
         Blocking {
             inner: self.inner.or_existing(),
             runtime: self.runtime,
@@ -341,14 +355,14 @@ impl<T> Iterator for Iter<T> {
     }
 }
 
-impl Blocking<crate::DeleteInvitation> {
+impl Blocking<crate::org::DeleteInvitation> {
     /// See [`crate::DeleteInvitation::ignore_missing`].
     pub fn ignore_missing(self) -> Self {
         self.map(|b| b.ignore_missing())
     }
 }
 
-impl Blocking<crate::CreateMany> {
+impl Blocking<crate::bulk::CreateMany> {
     /// See [`crate::CreateMany::concurrency`].
     pub fn concurrency(self, n: usize) -> Self {
         self.map(|b| b.concurrency(n))
@@ -377,7 +391,7 @@ impl Blocking<crate::CreateMany> {
     }
 }
 
-impl Blocking<crate::Select> {
+impl Blocking<crate::revoke::Select> {
     /// See [`crate::Select::email`].
     pub fn email(self, email: impl Into<String>) -> Self {
         self.map(|b| b.email(email))
@@ -421,7 +435,7 @@ impl Blocking<crate::Select> {
 /// See [`crate::RevocationPlan`].
 #[derive(Debug, Clone)]
 pub struct RevocationPlan {
-    inner: crate::RevocationPlan,
+    inner: crate::revoke::RevocationPlan,
     runtime: Arc<Runtime>,
 }
 
@@ -432,7 +446,7 @@ impl RevocationPlan {
     }
 
     /// Revokes the planned invitations; `send()` returns the report.
-    pub fn apply(&self) -> Blocking<crate::Revoke> {
+    pub fn apply(&self) -> Blocking<crate::revoke::Revoke> {
         Blocking {
             inner: self.inner.apply(),
             runtime: self.runtime.clone(),
@@ -440,7 +454,7 @@ impl RevocationPlan {
     }
 }
 
-impl Blocking<crate::Revoke> {
+impl Blocking<crate::revoke::Revoke> {
     /// See [`crate::Revoke::concurrency`].
     pub fn concurrency(self, n: usize) -> Self {
         self.map(|b| b.concurrency(n))
@@ -457,7 +471,7 @@ impl Blocking<crate::Revoke> {
 /// The invitee's side; see [`crate::MyInvitations`].
 #[derive(Clone, Debug)]
 pub struct MyInvitations {
-    inner: crate::MyInvitations,
+    inner: crate::me::MyInvitations,
     runtime: Arc<Runtime>,
 }
 
@@ -470,17 +484,17 @@ impl MyInvitations {
     }
 
     /// See [`crate::MyInvitations::list`].
-    pub fn list(&self) -> Blocking<crate::ListMyInvitations> {
+    pub fn list(&self) -> Blocking<crate::me::ListMyInvitations> {
         self.wrap(self.inner.list())
     }
 
     /// See [`crate::MyInvitations::accept`].
-    pub fn accept(&self, invitation_id: impl Into<String>) -> Blocking<crate::Respond> {
+    pub fn accept(&self, invitation_id: impl Into<String>) -> Blocking<crate::me::Respond> {
         self.wrap(self.inner.accept(invitation_id))
     }
 
     /// See [`crate::MyInvitations::reject`].
-    pub fn reject(&self, invitation_id: impl Into<String>) -> Blocking<crate::Respond> {
+    pub fn reject(&self, invitation_id: impl Into<String>) -> Blocking<crate::me::Respond> {
         self.wrap(self.inner.reject(invitation_id))
     }
 }

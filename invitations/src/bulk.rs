@@ -16,9 +16,10 @@ use futures_util::{Stream, StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::adaptive::AdaptiveLimit;
+use crate::create::CreateInvitation;
+use crate::create::Invited;
 use crate::error::{Error, ErrorKind};
-use crate::org::CreateInvitation;
-use crate::{Invited, OrgInvitations};
+use crate::org::OrgInvitations;
 
 impl OrgInvitations {
     /// Invites many people: checks every item first, drops duplicates, then creates

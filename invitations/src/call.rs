@@ -13,13 +13,13 @@ use tracing::{Instrument, field};
 use crate::auth::TokenSource;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Sent};
-use crate::raw;
-use crate::raw::types::ErrorRepresentation;
 use crate::response::{ResponseHead, from_raw};
 use crate::retry::{
     Effect, Failed, NO_TIME_LEFT, Next, Progress, RetryBudget, RetryConfig, next_step,
     outcome_unknown,
 };
+use phasetwo_invitations_client as raw;
+use phasetwo_invitations_client::types::ErrorRepresentation;
 
 /// The header carrying the id of one logical operation, the same on every attempt.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -436,7 +436,7 @@ macro_rules! call_builder {
     ($builder:ty => $output:ty) => {
         impl $builder {
             /// Retries this call with `config` instead of the client's policy.
-            pub fn retry(mut self, config: crate::RetryConfig) -> Self {
+            pub fn retry(mut self, config: crate::retry::RetryConfig) -> Self {
                 self.options.retry = Some(config);
                 self
             }
@@ -454,7 +454,7 @@ macro_rules! call_builder {
             }
         }
 
-        crate::call::awaitable!($builder => Result<$output, crate::Error>);
+        crate::call::awaitable!($builder => Result<$output, crate::error::Error>);
     };
 }
 pub(crate) use call_builder;

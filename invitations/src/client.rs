@@ -13,8 +13,8 @@ use crate::auth::{ClientCredentials, TokenCache, TokenProvider, TokenSource};
 use crate::call::{AuthHook, Engine, Settings};
 use crate::clock::{Clock, TokioClock};
 use crate::error::{Error, ErrorKind};
-use crate::raw;
 use crate::retry::{DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig};
+use phasetwo_invitations_client as raw;
 
 /// The server the spec names when no other is given.
 pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::raw::BoxFuture;
+use phasetwo_invitations_client::BoxFuture;
 
 /// Time as the retry loop sees it. The default is the system clock with tokio's timers; a
 /// test or another runtime can supply its own.

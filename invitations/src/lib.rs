@@ -132,9 +132,11 @@ mod bulk;
 mod call;
 mod client;
 mod clock;
+mod create;
 mod error;
 mod list;
 mod me;
+mod model;
 pub mod operation;
 mod org;
 mod response;
@@ -159,19 +161,18 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
 };
 pub use clock::{Clock, TokioClock};
+pub use create::{CreateInvitation, CreateOrGet, Created, Invited};
 pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_PAGE_SIZE, ListInvitations, MAX_PAGES_WITHOUT_NEWS};
 pub use me::{ListMyInvitations, MyInvitations, Respond};
 pub use org::{
-    CountInvitations, CreateInvitation, CreateOrGet, Created, DeleteInvitation, GetInvitation,
-    GetInvitationOpt, Invited, OrgInvitations, ResendInvitation,
+    CountInvitations, DeleteInvitation, GetInvitation, GetInvitationOpt, OrgInvitations,
+    ResendInvitation,
 };
 pub use retry::RetryConfig;
 pub use revoke::{RevocationPlan, Revoke, Select};
 
-/// An invitation as the server describes it. Only `id` and `email` are always present;
-/// `created_at` is `yyyy-MM-ddTHH:mmZ` (UTC, minutes), not RFC 3339.
-pub type Invitation = raw::types::InvitationRepresentation;
+pub use model::Invitation;
 
 /// The README's Rust example, compiled as a doctest so that it stays true.
 #[cfg(doctest)]

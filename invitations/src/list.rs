@@ -15,9 +15,11 @@ use futures_util::{Stream, stream};
 
 use crate::call::{CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
+use crate::model::Invitation;
 use crate::operation;
+use crate::org::OrgInvitations;
 use crate::retry::Effect;
-use crate::{Invitation, OrgInvitations, validate};
+use crate::validate;
 
 /// The server's page size when none is given.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -41,8 +43,15 @@ pub struct ListInvitations {
     dedupe_window: Option<usize>,
 }
 
+impl OrgInvitations {
+    /// Lists the invitations, one page or all of them.
+    pub fn list(&self) -> ListInvitations {
+        ListInvitations::new(self.clone())
+    }
+}
+
 impl ListInvitations {
-    pub(crate) fn new(org: OrgInvitations) -> Self {
+    fn new(org: OrgInvitations) -> Self {
         ListInvitations {
             org,
             options: CallOptions::default(),

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use crate::call::{Call, CallOptions, call_builder};
+use crate::client::Client;
 use crate::error::Error;
+use crate::model::Invitation;
 use crate::operation;
 use crate::retry::Effect;
-use crate::{Client, Invitation, validate};
+use crate::validate;
 
 /// The invitations of the signed-in user in one realm. Cheap to clone, `Send + 'static`.
 #[derive(Clone, Debug)]

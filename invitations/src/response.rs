@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::{Error, ErrorKind, Sent, kind_for_status};
-use crate::raw;
-use crate::raw::types::ErrorRepresentation;
+use phasetwo_invitations_client as raw;
+use phasetwo_invitations_client::types::ErrorRepresentation;
 
 /// The most of an error body read into memory; the rest is dropped.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -10,7 +10,9 @@ use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
 use crate::bulk::{BulkReport, DEFAULT_CONCURRENCY, ItemResult, Outcome, StopSignal};
 use crate::error::Error;
-use crate::{Invitation, OrgInvitations, validate};
+use crate::model::Invitation;
+use crate::org::OrgInvitations;
+use crate::validate;
 
 impl OrgInvitations {
     /// Invitations chosen by exact predicates, to list or to plan their revocation. A

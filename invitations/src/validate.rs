@@ -148,7 +148,7 @@ pub(crate) fn wire_int(field: &'static str, value: u64) -> Result<i32, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::error::ErrorKind;
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

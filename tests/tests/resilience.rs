@@ -1,4 +1,4 @@
-//! The resilience suite: faults, token churn, load, hostile answers, hostile input and secrets.
+//! The resilience suite: faults, token churn, load, hostile answers and hostile input.
 //! Every run is bounded in count and time and talks only to servers on 127.0.0.1.
 
 use std::collections::BTreeSet;
@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 const TOKEN: &str = MANAGE_TOKEN;
-const SECRET: &str = "resilience-client-secret-0002";
+const SECRET: &str = phasetwo_invitations::testing::support::CLIENT_SECRET;
 
 /// Fails a test that runs longer than `limit` instead of letting it hang.
 async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {

@@ -8,7 +8,7 @@ use phasetwo_invitations::testing::Permission;
 use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, TraceCapture};
 
 const TOKEN: &str = MANAGE_TOKEN;
-const SECRET: &str = "resilience-client-secret-0002";
+const SECRET: &str = phasetwo_invitations::testing::support::CLIENT_SECRET;
 
 /// Everything written at TRACE while tokens are granted, renewed after a 401 and refused.
 #[tokio::test]

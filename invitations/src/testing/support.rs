@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::{FakeServer, Permission};
 use crate::auth::BoxFuture;
-use crate::{Client, ClientBuilder, Clock, OrgInvitations, RetryConfig};
+use crate::client::Client;
+use crate::client::ClientBuilder;
+use crate::clock::Clock;
+use crate::org::OrgInvitations;
+use crate::retry::RetryConfig;
 
 /// The realm of a [`Fixture`].
 pub const REALM: &str = "acme";
@@ -18,6 +22,8 @@ pub const ROLES: [&str; 2] = ["member", "admin"];
 pub const MANAGE_TOKEN: &str = "fixture-manage-token-0001";
 /// A bearer token of a [`Fixture`] that may only view them.
 pub const VIEW_TOKEN: &str = "fixture-view-token-0002";
+/// A client secret for tests of the client-credentials grant, recognisable wherever it leaks.
+pub const CLIENT_SECRET: &str = "fixture-client-secret-0003";
 
 /// A running [`FakeServer`] with [`REALM`], [`ORG`] (roles [`ROLES`]), [`MANAGE_TOKEN`] and
 /// [`VIEW_TOKEN`], and a client sending [`MANAGE_TOKEN`] that retries without waiting long.

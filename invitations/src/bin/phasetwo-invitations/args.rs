@@ -4,18 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// What `--help` says after the options.
+/// What `--help` says after the options and the exit codes.
 const AFTER_HELP: &str = "\
-Exit codes:
-  0  success
-  1  some items of a bulk run failed
-  2  usage error or invalid input
-  3  authentication or permission (401, 403, token endpoint)
-  4  not found (404)
-  5  server or network (5xx, 429, a redirect, timeout, broken connection, unreadable answer)
-  6  already invited, or already a member (409)
-  7  the server refused the request (400, another 409)
-
 With --json, results are JSON on standard output and errors JSON on standard error
 ({\"error\": {\"kind\", \"status\", \"message\", \"request_id\"}}), one object per line.
 
@@ -23,7 +13,7 @@ Secrets: prefer PHASETWO_TOKEN / PHASETWO_CLIENT_SECRET to --token / --client-se
 other users of the machine can see in the process list.";
 
 #[derive(Parser)]
-#[command(name = "phasetwo-invitations", version, about = "Manage Phase Two organization invitations", after_help = AFTER_HELP)]
+#[command(name = "phasetwo-invitations", version, about = "Manage Phase Two organization invitations", after_help = format!("{}\n{AFTER_HELP}", crate::exit::help()))]
 pub struct Cli {
     /// Keycloak server URL (`/realms` is appended).
     #[arg(long, env = "PHASETWO_URL", global = true)]
@@ -52,7 +42,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PHASETWO_AUTH_REALM",
-        default_value = "master",
+        default_value = phasetwo_invitations::DEFAULT_AUTH_REALM,
         global = true
     )]
     pub auth_realm: String,
@@ -86,7 +76,7 @@ pub enum InvitationCommand {
         #[arg(long)]
         search: Option<String>,
         /// Invitations per request.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
         page_size: u32,
         /// Stop after this many.
         #[arg(long)]

@@ -9,8 +9,9 @@ use phasetwo_invitations::{BulkReport, ErrorKind, ItemResult, NewInvitation, Org
 use serde::Serialize;
 
 use crate::args::BulkCommand;
+use crate::exit::Exit;
 use crate::input::{self, PLAN_HEADER, PlanScope};
-use crate::output::{Failure, Output, Row, Show, exit_code};
+use crate::output::{Failure, Output, Row, Show};
 
 /// Runs one bulk command; returns the exit code.
 pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Result<u8, Failure> {
@@ -81,7 +82,7 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                         for id in &ids {
                             out.show(&PlannedId(id))?;
                         }
-                        return Ok(0);
+                        return Ok(Exit::Success.code());
                     }
                     (org.revoke(ids), Some(lines))
                 }
@@ -108,7 +109,7 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                         out.show(&PlanSummary {
                             would_revoke: plan.invitations().len(),
                         })?;
-                        return Ok(0);
+                        return Ok(Exit::Success.code());
                     }
                     (plan.apply(), None)
                 }
@@ -264,9 +265,9 @@ async fn finish(
         if let Some(error) = item.outcome.error()
             && error.kind() != ErrorKind::InvalidInput
         {
-            let code = exit_code(error);
-            if (3..=5).contains(&code) {
-                stop_code.get_or_insert(code);
+            let exit = Exit::of(error);
+            if exit.concerns_the_run() {
+                stop_code.get_or_insert(exit.code());
             }
         }
         report.record(item);
@@ -294,7 +295,7 @@ async fn finish(
     Ok(match (report.not_attempted > 0, stop_code) {
         // The run stopped early: say why, as the error's own code.
         (true, Some(code)) => code,
-        _ if report.is_success() => 0,
-        _ => 1,
+        _ if report.is_success() => Exit::Success.code(),
+        _ => Exit::ItemsFailed.code(),
     })
 }

@@ -172,7 +172,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             out.show(&Resent { resent: &id })?;
         }
     }
-    Ok(0)
+    Ok(crate::exit::Exit::Success.code())
 }
 
 /// The list's table header (text only).

@@ -2,6 +2,7 @@
 
 mod args;
 mod bulk;
+mod exit;
 mod input;
 mod invitation;
 mod output;

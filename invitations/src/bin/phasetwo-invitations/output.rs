@@ -4,6 +4,8 @@
 use std::io::Write;
 
 use phasetwo_invitations::{Error, ErrorKind, Invitation};
+
+use crate::exit::Exit;
 use serde::Serialize;
 
 /// A result a command prints: JSON from its fields, or this text.
@@ -64,7 +66,7 @@ impl Failure {
     /// A mistake in the command line or its input.
     pub fn usage(message: impl Into<String>) -> Self {
         Failure {
-            code: 2,
+            code: Exit::Usage.code(),
             kind: "usage".to_owned(),
             status: None,
             message: message.into(),
@@ -75,7 +77,7 @@ impl Failure {
     /// Output that could not be written.
     pub fn output(why: String) -> Self {
         Failure {
-            code: 5,
+            code: Exit::ServerOrNetwork.code(),
             kind: "output".to_owned(),
             status: None,
             message: format!("cannot write output: {why}"),
@@ -87,24 +89,12 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure {
-            code: exit_code(&error),
+            code: Exit::of(&error).code(),
             kind: kind_name(error.kind()),
             status: error.status().map(|s| s.as_u16()),
             message: error.to_string(),
             request_id: error.request_id().map(str::to_owned),
         }
-    }
-}
-
-/// The exit code of an error, as `--help` lists them.
-pub fn exit_code(error: &Error) -> u8 {
-    match error.kind() {
-        ErrorKind::InvalidInput => 2,
-        ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::NoToken => 3,
-        ErrorKind::NotFound => 4,
-        ErrorKind::AlreadyInvited | ErrorKind::AlreadyMember => 6,
-        ErrorKind::BadRequest | ErrorKind::Conflict => 7,
-        _ => 5,
     }
 }
 
