@@ -309,7 +309,7 @@ impl DeleteInvitation {
         self
     }
 
-    /// Deletes the invitation; a 404 is [`ErrorKind::NotFound`] unless
+    /// Deletes the invitation; a 404 is [`ErrorKind::NotFound`](crate::error::ErrorKind::NotFound) unless
     /// [`ignore_missing`](Self::ignore_missing) was set.
     pub async fn send(self) -> Result<(), Error> {
         const OP: &str = operation::DELETE;
