@@ -72,6 +72,8 @@ async fn no_secret_in_traces_debug_or_display() {
         format!("{org:?}"),
         format!("{:?}", org.create("c@x.io").roles(["member"])),
         format!("{:?}", org.list().search("x")),
+        format!("{:?}", org.delete("x")),
+        format!("{:?}", cc.my_invitations("acme").accept("x")),
         format!("{:?}", org.create_many(["d@x.io"])),
         format!("{:?}", org.select().search("x")),
         format!("{:?}", cc.my_invitations("acme").list()),
