@@ -57,6 +57,30 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A stable snake_case name (`already_invited`) for logs and machine-readable output, such
+    /// as the command-line tool's JSON: part of the API, unchanged by a rename of the variant.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyInvited => "already_invited",
+            ErrorKind::AlreadyMember => "already_member",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Decode => "decode",
+            ErrorKind::MissingLocation => "missing_location",
+            ErrorKind::RepeatedPage => "repeated_page",
+            ErrorKind::NoToken => "no_token",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             ErrorKind::InvalidInput => "invalid input",
@@ -448,5 +472,42 @@ pub(crate) fn kind_for_status(status: StatusCode, server_message: Option<&str>) 
         429 => ErrorKind::RateLimited,
         500..=599 => ErrorKind::Server,
         _ => ErrorKind::BadRequest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names a machine reads: snake_case, one per kind, none the same.
+    #[test]
+    fn kind_names_are_snake_case_and_distinct() {
+        let all = [
+            ErrorKind::InvalidInput,
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::AlreadyInvited,
+            ErrorKind::AlreadyMember,
+            ErrorKind::Conflict,
+            ErrorKind::BadRequest,
+            ErrorKind::RateLimited,
+            ErrorKind::Server,
+            ErrorKind::Redirect,
+            ErrorKind::Timeout,
+            ErrorKind::Transport,
+            ErrorKind::Decode,
+            ErrorKind::MissingLocation,
+            ErrorKind::RepeatedPage,
+            ErrorKind::NoToken,
+        ];
+        let names: std::collections::BTreeSet<_> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        for name in names {
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
+        }
     }
 }

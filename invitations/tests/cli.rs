@@ -121,6 +121,18 @@ async fn create_get_count_list_resend_delete() {
     assert!(stdout(&zero).is_empty(), "{}", stdout(&zero));
     let limited = run(&server, &["--json", "list", "--limit", "1"]).await;
     assert_eq!(json_lines(&limited).len(), 1);
+    // An exact domain, as `revoke --domain` selects it: not a subdomain, not a substring.
+    for email in [
+        "carol@corp.example",
+        "dan@x.corp.example",
+        "eve@corp.example.evil",
+    ] {
+        server.add_invitation("acme", "org-1", email);
+    }
+    let at_corp = run(&server, &["--json", "list", "--domain", "Corp.Example"]).await;
+    let at_corp = json_lines(&at_corp);
+    assert_eq!(at_corp.len(), 1, "{at_corp:?}");
+    assert_eq!(at_corp[0]["email"], "carol@corp.example");
 
     let resend = run(&server, &["resend", &id]).await;
     assert_eq!(
@@ -315,7 +327,11 @@ async fn revoke_prints_a_plan_and_applies_exactly_it() {
     ] {
         let refused = run(&server, args).await;
         assert_eq!(code(&refused), 2, "{args:?}: {}", stderr(&refused));
+        // In the tool's words: its flags, not the library's methods.
+        assert!(!stderr(&refused).contains("all()"), "{}", stderr(&refused));
     }
+    let blank = run(&server, &["revoke", "--search", " "]).await;
+    assert!(stderr(&blank).contains("--all"), "{}", stderr(&blank));
     assert_eq!(server.invitations("acme", "org-1").len(), 3);
     let everything = run(&server, &["revoke", "--all"]).await;
     assert_eq!(code(&everything), 0);

@@ -199,6 +199,7 @@ impl Artifact {
         std::fs::create_dir_all(cache)?;
         let name = format!("{}:{}", self.coordinates, self.version);
         let partial = cache.join(format!("{}.part-{}", self.file_name(), std::process::id()));
+        eprintln!("phasetwo-server: downloading {name} (once; cached)");
         let mut response = reqwest::get(self.url(maven))
             .await
             .and_then(reqwest::Response::error_for_status)
@@ -333,6 +334,10 @@ impl Keycloak {
         let run_dir = cache.join("runs").join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(&run_dir)?;
+        eprintln!(
+            "phasetwo-server: starting Keycloak {} (about a minute on 2 cores)",
+            versions.keycloak.version
+        );
         let home = tokio::task::spawn_blocking({
             let (zip, run_dir) = (zip.clone(), run_dir.clone());
             move || unpack(&zip, &run_dir)

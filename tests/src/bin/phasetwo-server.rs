@@ -6,9 +6,9 @@
 //! line per pair and a closing `N passed, M failed`.
 //!
 //! Downloads Keycloak and the organizations extension (pinned, checked, cached), starts them on
-//! 127.0.0.1, configures a realm, organizations, clients and users, and prints one JSON line
-//! describing them. Without a command it serves until interrupted; with one, it runs it with
-//! the description in `PHASETWO_SERVER` and the client's variables set (`PHASETWO_URL`,
+//! 127.0.0.1, configures a realm, organizations, clients and users, and describes them in one
+//! JSON line. Without a command it prints that line and serves until interrupted; with one, it
+//! runs it with the description in `PHASETWO_SERVER` and the client's variables set (`PHASETWO_URL`,
 //! `PHASETWO_REALM`, `PHASETWO_ORG`, `PHASETWO_CLIENT_ID`, `PHASETWO_CLIENT_SECRET`,
 //! `PHASETWO_AUTH_REALM`; `PHASETWO_OTHER_ORG`, and the invitee's `PHASETWO_INVITEE_EMAIL` and
 //! `PHASETWO_USER_TOKEN`), stops the server and exits with the command's status.
@@ -137,7 +137,15 @@ async fn serve(versions: Versions, port: Option<u16>, command: Option<&[String]>
         }
     };
     let line = serde_json::to_string(&description).expect("the description serialises");
-    println!("{line}");
+    // Alone, the description is the output; before a command, which gets it in
+    // PHASETWO_SERVER, only what is not secret is shown, so that logs keep no credentials.
+    match command {
+        None => println!("{line}"),
+        Some(_) => eprintln!(
+            "phasetwo-server: realm {}, organizations {} and {}; credentials in PHASETWO_SERVER",
+            description.realm, description.org, description.other_org
+        ),
+    }
 
     let outcome = match command {
         None => {

@@ -75,6 +75,9 @@ pub enum InvitationCommand {
         /// Only emails containing this text.
         #[arg(long)]
         search: Option<String>,
+        /// Only emails at exactly this domain (`corp.example` is not `a@x.corp.example`).
+        #[arg(long)]
+        domain: Option<String>,
         /// Invitations per request.
         #[arg(long, default_value_t = phasetwo_invitations::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
         page_size: u32,

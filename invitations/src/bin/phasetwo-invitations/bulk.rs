@@ -87,6 +87,17 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                     (org.revoke(ids), Some(lines))
                 }
                 None => {
+                    // Said in the tool's words, before the library says it in its own.
+                    for (flag, value) in [("--search", &search), ("--domain", &domain)] {
+                        if value
+                            .as_deref()
+                            .is_some_and(|v| v.trim_matches([' ', '@']).is_empty())
+                        {
+                            return Err(Failure::usage(format!(
+                                "{flag} is blank; give --all to select every invitation"
+                            )));
+                        }
+                    }
                     let mut select = org.select();
                     if let Some(email) = email {
                         select = select.email(email);

@@ -1,7 +1,7 @@
 //! The commands on an organization's invitations one by one: list, get, count, create,
 //! delete, resend.
 
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use phasetwo_invitations::{Created, Invited, OrgInvitations};
 use serde::Serialize;
 
@@ -93,17 +93,35 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
     match command {
         Command::List {
             search,
+            domain,
             page_size,
             limit,
         } => {
-            let mut list = org.list().page_size(page_size);
-            if let Some(search) = search {
-                list = list.search(search);
-            }
-            if let Some(limit) = limit {
-                list = list.max_items(limit);
-            }
-            let mut invitations = std::pin::pin!(list.stream());
+            let mut invitations: std::pin::Pin<Box<dyn Stream<Item = _> + Send>> = match domain {
+                // An exact domain is the library's selection rule, as `revoke --domain` uses it.
+                Some(domain) => {
+                    let mut select = org.select().domain(domain);
+                    if let Some(search) = search {
+                        select = select.search(search);
+                    }
+                    let selected = select.list().await?;
+                    let limit =
+                        limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+                    Box::pin(futures_util::stream::iter(
+                        selected.into_iter().take(limit).map(Ok),
+                    ))
+                }
+                None => {
+                    let mut list = org.list().page_size(page_size);
+                    if let Some(search) = search {
+                        list = list.search(search);
+                    }
+                    if let Some(limit) = limit {
+                        list = list.max_items(limit);
+                    }
+                    Box::pin(list.stream())
+                }
+            };
             // The header goes out with the first row (or alone at the end), so that an error
             // before any row prints no table.
             let mut header = !out.json();

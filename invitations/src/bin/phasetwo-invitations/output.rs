@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use phasetwo_invitations::{Error, ErrorKind, Invitation};
+use phasetwo_invitations::{Error, Invitation};
 
 use crate::exit::Exit;
 use serde::Serialize;
@@ -90,24 +90,12 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure {
             code: Exit::of(&error).code(),
-            kind: kind_name(error.kind()),
+            kind: error.kind().as_str().to_owned(),
             status: error.status().map(|s| s.as_u16()),
             message: error.to_string(),
             request_id: error.request_id().map(str::to_owned),
         }
     }
-}
-
-/// `AlreadyInvited` as `already_invited`.
-fn kind_name(kind: ErrorKind) -> String {
-    let mut name = String::new();
-    for (i, c) in format!("{kind:?}").chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_lowercase());
-    }
-    name
 }
 
 /// An invitation as the tool shows it: snake_case keys, like the rest of its JSON.
@@ -192,13 +180,6 @@ impl Show for Details<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_are_snake_case_and_codes_tell_conflicts_from_refusals() {
-        assert_eq!(kind_name(ErrorKind::AlreadyInvited), "already_invited");
-        assert_eq!(kind_name(ErrorKind::NotFound), "not_found");
-        assert_eq!(kind_name(ErrorKind::Server), "server");
-    }
 
     #[test]
     fn the_table_header_lines_up_with_its_rows() {
