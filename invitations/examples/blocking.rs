@@ -3,7 +3,7 @@
 //! and credentials as for `Client::from_env`).
 
 use phasetwo_invitations::blocking::Client;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The built-in server runs on a runtime of its own, as a separate service would.

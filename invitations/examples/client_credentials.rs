@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use phasetwo_invitations::Client;
-use phasetwo_invitations::testing::Permission;
+use phasetwo_invitations_testing::Permission;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,7 +5,7 @@
 mod common;
 
 use phasetwo_invitations::Client;
-use phasetwo_invitations::testing::Permission;
+use phasetwo_invitations_testing::Permission;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

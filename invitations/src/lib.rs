@@ -142,9 +142,6 @@ mod org;
 mod response;
 mod retry;
 mod revoke;
-#[cfg(feature = "test-util")]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub mod testing;
 mod validate;
 
 // Inlined, so that the generated client's documentation is part of this crate's.

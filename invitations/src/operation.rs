@@ -1,6 +1,6 @@
 //! The OpenAPI `operationId` of each operation: what [`Error::operation`](crate::Error::operation)
 //! names, what traces record, and what the built-in server's faults select
-//! (`testing::Scope::Operation`). A test checks them against the spec the client is
+//! (`phasetwo_invitations_testing::Scope::Operation`). A test checks them against the spec the client is
 //! generated from.
 
 /// `POST …/orgs/{org}/invitations`: [`OrgInvitations::create`](crate::OrgInvitations::create).

@@ -2,8 +2,8 @@
 //! its own (as a separate service would).
 
 use phasetwo_invitations::blocking::Client;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
 use phasetwo_invitations::{ErrorKind, Invited};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
 
 /// The server on its own runtime; the test's thread has none.
 fn server() -> (tokio::runtime::Runtime, Fixture) {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use phasetwo_invitations::operation;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, VIEW_TOKEN};
-use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, VIEW_TOKEN};
+use phasetwo_invitations_testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

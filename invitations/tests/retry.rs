@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use httpmock::prelude::*;
-use phasetwo_invitations::testing::support::VirtualClock;
 use phasetwo_invitations::{Client, ClientBuilder, ErrorKind, RetryConfig};
+use phasetwo_invitations_testing::support::VirtualClock;
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";

@@ -3,8 +3,8 @@
 //! other tests' threads.
 
 use httpmock::prelude::*;
-use phasetwo_invitations::testing::support::{TraceCapture, VirtualClock};
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
+use phasetwo_invitations_testing::support::{TraceCapture, VirtualClock};
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use phasetwo_invitations::testing::{FakeServer, Permission};
 use phasetwo_invitations::{Client, RetryConfig};
+use phasetwo_invitations_testing::{FakeServer, Permission};
 
 use crate::admin::{Admin, Description, ROLES};
 

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use phasetwo_invitations::operation;
-use phasetwo_invitations::testing::support::{Fixture, VIEW_TOKEN, client_of};
-use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, NewInvitation, Outcome};
+use phasetwo_invitations_testing::support::{Fixture, VIEW_TOKEN, client_of};
+use phasetwo_invitations_testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 
 /// 1,000 rows: 900 distinct valid emails, 60 duplicates (other case, spaces), 40 invalid.
 fn thousand_rows() -> (Vec<String>, BTreeSet<String>) {

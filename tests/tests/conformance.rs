@@ -10,8 +10,8 @@
 
 use futures::TryStreamExt;
 use invitations_tests::target::Target;
-use phasetwo_invitations::testing::BUILT_IN_ROLES;
 use phasetwo_invitations::{ErrorKind, Invited};
+use phasetwo_invitations_testing::BUILT_IN_ROLES;
 use serde_json::{Value, json};
 
 /// An answer to a request made by hand, without the facade.

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use phasetwo_invitations::testing::{FakeServer, Permission};
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
+use phasetwo_invitations_testing::{FakeServer, Permission};
 use serde_json::Value;
 
 /// Prism serves the spec's paths at its root and ignores the `{baseUrl}/realms` of `servers`;

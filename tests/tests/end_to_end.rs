@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use phasetwo_invitations::operation;
-use phasetwo_invitations::testing::support::Fixture;
-use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
+use phasetwo_invitations_testing::support::Fixture;
+use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
 
 /// The facade's design program, with an administrator's and an invitee's client.
 #[tokio::test]

@@ -20,10 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use phasetwo_invitations::testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{
     Client, Error, ErrorKind, Invited, ItemResult, Outcome, RetryConfig, blocking, operation,
 };
+use phasetwo_invitations_testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 use proptest::prelude::*;
 
 const REALM: &str = "acme";

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use phasetwo_invitations::operation;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN};
-use phasetwo_invitations::testing::{Fault, FaultAction, Permission, Scope};
 use phasetwo_invitations::{Client, Outcome, RetryConfig};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN};
+use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
 
 const TOKEN: &str = MANAGE_TOKEN;
-const SECRET: &str = phasetwo_invitations::testing::support::CLIENT_SECRET;
+const SECRET: &str = phasetwo_invitations_testing::support::CLIENT_SECRET;
 
 /// Fails a test that runs longer than `limit` instead of letting it hang.
 async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {

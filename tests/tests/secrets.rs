@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use phasetwo_invitations::Client;
-use phasetwo_invitations::testing::Permission;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, TraceCapture};
+use phasetwo_invitations_testing::Permission;
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, TraceCapture};
 
 const TOKEN: &str = MANAGE_TOKEN;
-const SECRET: &str = phasetwo_invitations::testing::support::CLIENT_SECRET;
+const SECRET: &str = phasetwo_invitations_testing::support::CLIENT_SECRET;
 
 /// Everything written at TRACE while tokens are granted, renewed after a 401 and refused.
 #[tokio::test]

@@ -5,8 +5,8 @@
 // Each example uses a different part of the target.
 #![allow(dead_code)]
 
-use phasetwo_invitations::testing::{FakeServer, Permission};
 use phasetwo_invitations::{Client, OrgInvitations};
+use phasetwo_invitations_testing::{FakeServer, Permission};
 
 /// Keeps the built-in server alive for as long as the example runs.
 pub struct Target {

@@ -1,7 +1,7 @@
 //! What a new user writes first: a client, one call, against the built-in server.
 
 use phasetwo_invitations::Client;
-use phasetwo_invitations::testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, ORG, REALM};
 
 #[tokio::main]
 async fn main() -> Result<(), phasetwo_invitations::Error> {

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::state::{Permission, State, StoredInvitation, created_at_now};
-use crate::operation;
+use phasetwo_invitations::operation;
+
+use crate::state::{Permission, State, StoredInvitation, created_at_now};
 
 type Shared = Arc<Mutex<State>>;
 

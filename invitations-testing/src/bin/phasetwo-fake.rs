@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use phasetwo_invitations::testing::{FakeServer, Permission};
+use phasetwo_invitations_testing::{FakeServer, Permission};
 
 const HELP: &str = "\
 usage: phasetwo-fake [OPTIONS]

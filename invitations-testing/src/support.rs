@@ -4,13 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{FakeServer, Permission};
-use crate::auth::BoxFuture;
-use crate::client::Client;
-use crate::client::ClientBuilder;
-use crate::clock::Clock;
-use crate::org::OrgInvitations;
-use crate::retry::RetryConfig;
+use phasetwo_invitations::{BoxFuture, Client, ClientBuilder, Clock, OrgInvitations, RetryConfig};
+
+use crate::{FakeServer, Permission};
 
 /// The realm of a [`Fixture`].
 pub const REALM: &str = "acme";

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Fault, FaultAction, Scope};
+use crate::{Fault, FaultAction, Scope};
 
 /// The roles Phase Two creates in every organization; invitations may grant them too.
 pub const BUILT_IN_ROLES: [&str; 11] = [

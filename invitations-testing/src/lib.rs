@@ -1,4 +1,5 @@
-//! A Phase Two server in-process, for tests and local development without Keycloak.
+//! A Phase Two server in-process, for testing code that uses `phasetwo-invitations` without
+//! Keycloak, and the `phasetwo-fake` program that serves it.
 //!
 //! It implements the 9 invitation operations the way the real server does (see the
 //! repository's docs/server.md): 201 with an empty body and
@@ -9,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), phasetwo_invitations::Error> {
-//! use phasetwo_invitations::testing::{FakeServer, Permission};
+//! use phasetwo_invitations_testing::{FakeServer, Permission};
 //!
 //! let server = FakeServer::start().await;
 //! server.add_org("acme", "org-1", ["member", "admin"]);
@@ -22,8 +23,8 @@
 //! assert_eq!(server.invitations("acme", "org-1").len(), 1);
 //! # Ok(()) }
 //! ```
-//!
-//! Available with the `test-util` feature.
+
+#![warn(missing_docs)]
 
 mod api;
 mod state;
