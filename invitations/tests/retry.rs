@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use httpmock::prelude::*;
 use phasetwo_invitations::{Client, ClientBuilder, ErrorKind, RetryConfig};
-use phasetwo_invitations_testing::support::VirtualClock;
+use phasetwo_invitations_testing::support::{VirtualClock, quick_retries};
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";
@@ -972,7 +972,7 @@ async fn an_idempotent_creates_reconcile_shares_the_calls_time_limit() {
     let client = Client::builder()
         .base_url(server.base_url())
         .bearer_token(TOKEN)
-        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
+        .retry(quick_retries())
         .build()
         .unwrap();
     let started = Instant::now();

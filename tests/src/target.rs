@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use phasetwo_invitations::{Client, RetryConfig};
+use phasetwo_invitations::Client;
 use phasetwo_invitations_testing::{FakeServer, Permission};
 
 use crate::admin::{Admin, Description, ROLES};
@@ -213,11 +213,9 @@ impl Target {
 
     /// A client builder for this server, with short retry waits.
     pub fn builder(&self) -> phasetwo_invitations::ClientBuilder {
-        Client::builder().base_url(self.url()).retry(
-            RetryConfig::default()
-                .initial_backoff(Duration::from_millis(1))
-                .max_backoff(Duration::from_millis(10)),
-        )
+        Client::builder()
+            .base_url(self.url())
+            .retry(phasetwo_invitations_testing::support::quick_retries())
     }
 
     /// A token of the managing client, for requests made by hand.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use phasetwo_invitations::operation;
-use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
-use phasetwo_invitations_testing::support::Fixture;
+use phasetwo_invitations::{Client, ErrorKind};
+use phasetwo_invitations_testing::support::{Fixture, client_of};
 use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
 
 /// The facade's design program, with an administrator's and an invitee's client.
@@ -295,12 +295,7 @@ async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
     let Fixture { server, client } = Fixture::start().await;
     server.add_token("bo-token", Permission::User("bo@example.com".into()));
     let org = client.invitations("acme", "org-1");
-    let bo = Client::builder()
-        .base_url(server.url())
-        .bearer_token("bo-token")
-        .retry(RetryConfig::default().initial_backoff(Duration::from_millis(1)))
-        .build()
-        .unwrap();
+    let bo = client_of(&server, "bo-token").build().unwrap();
     let mine = bo.my_invitations("acme");
     for (operation, accept) in [("rejectInvitation", false), ("acceptInvitation", true)] {
         let id = org

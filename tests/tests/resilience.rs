@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use phasetwo_invitations::operation;
-use phasetwo_invitations::{Client, Outcome, RetryConfig};
-use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN};
+use phasetwo_invitations::{Client, Outcome};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, quick_retries};
 use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
 
 const TOKEN: &str = MANAGE_TOKEN;
@@ -52,9 +52,8 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
         // Slower answers than this are given up on, and the create is retried.
         .request_timeout(Duration::from_millis(300))
         .retry(
-            RetryConfig::default()
+            quick_retries()
                 .max_attempts(10)
-                .initial_backoff(Duration::from_millis(1))
                 .max_backoff(Duration::from_millis(50)),
         )
         .retry_budget(1_000_000)
