@@ -448,3 +448,134 @@ async fn serve(
         }
     }
 }
+
+/// A running server as one JSON line describes it, to the tests and programs that use it:
+/// what `phasetwo-fake` prints, and what the real server's launcher prints and passes on. One
+/// format for both, so that a test can run against either.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ServerDescription {
+    /// The server URL (without `/realms`).
+    pub url: String,
+    /// The realm everything below lives in.
+    pub realm: String,
+    /// An organization with [`Self::roles`].
+    pub org: String,
+    /// A token that may view and manage invitations.
+    pub token: String,
+    /// A second organization, with the same roles.
+    pub other_org: String,
+    /// Roles of both organizations that invitations may grant (besides Phase Two's own).
+    pub roles: Vec<String>,
+    /// A confidential client that may view and manage invitations.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// A confidential client that may only view.
+    pub view_client_id: String,
+    /// Its secret.
+    pub view_client_secret: String,
+    /// A token that may only view.
+    pub view_token: String,
+    /// A member of [`Self::org`].
+    pub member_email: String,
+    /// Someone to invite, who can act on his own invitations.
+    pub invitee_email: String,
+    /// His token.
+    pub invitee_token: String,
+    /// Access token lifetime of the client-credentials grant, in seconds.
+    pub token_lifetime_s: u64,
+    /// The built-in server: every member it was seeded with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// The built-in server: the invitations it was seeded with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invitations: Vec<SeededInvitation>,
+    /// The real server: what only a server with users and an administrator has.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<KeycloakDetails>,
+}
+
+/// An invitation the built-in server was seeded with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SeededInvitation {
+    /// Its id.
+    pub id: String,
+    /// Its email, lower-cased as stored.
+    pub email: String,
+}
+
+/// What the real server's description adds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KeycloakDetails {
+    /// The invitee's password.
+    pub invitee_password: String,
+    /// A public client that allows the password grant, for user tokens.
+    pub user_client_id: String,
+    /// The master realm's administrator.
+    pub admin_user: String,
+    /// His password.
+    pub admin_password: String,
+    /// Keycloak's version.
+    #[serde(rename = "keycloak")]
+    pub keycloak_version: String,
+    /// The extension's version.
+    pub keycloak_orgs: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built_in() -> ServerDescription {
+        ServerDescription {
+            url: "http://127.0.0.1:1".into(),
+            realm: "acme".into(),
+            org: "org-1".into(),
+            token: "t".into(),
+            other_org: "org-2".into(),
+            roles: vec!["member".into()],
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            view_client_id: "v".into(),
+            view_client_secret: "vs".into(),
+            view_token: "vt".into(),
+            member_email: "m@x.io".into(),
+            invitee_email: "i@x.io".into(),
+            invitee_token: "it".into(),
+            token_lifetime_s: 60,
+            members: vec!["m@x.io".into()],
+            invitations: Vec::new(),
+            keycloak: None,
+        }
+    }
+
+    /// One format: the built-in server's line reads back without Keycloak's part, the real
+    /// server's with it, its fields at the top level as before.
+    #[test]
+    fn descriptions_of_both_servers_read_back_as_written() {
+        let line = serde_json::to_string(&built_in()).unwrap();
+        assert!(!line.contains("admin_password"), "{line}");
+        let read: ServerDescription = serde_json::from_str(&line).unwrap();
+        assert!(read.keycloak.is_none());
+        assert_eq!(read.members, ["m@x.io"]);
+
+        let real = ServerDescription {
+            members: Vec::new(),
+            keycloak: Some(KeycloakDetails {
+                invitee_password: "p".into(),
+                user_client_id: "u".into(),
+                admin_user: "admin".into(),
+                admin_password: "ap".into(),
+                keycloak_version: "26.5.0".into(),
+                keycloak_orgs: "0.142".into(),
+            }),
+            ..built_in()
+        };
+        let line = serde_json::to_string(&real).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["keycloak"], "26.5.0");
+        assert_eq!(value["admin_user"], "admin");
+        let read: ServerDescription = serde_json::from_str(&line).unwrap();
+        assert_eq!(read.keycloak.unwrap().keycloak_orgs, "0.142");
+    }
+}

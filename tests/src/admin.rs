@@ -1,58 +1,14 @@
 //! Configuring a real Keycloak with Phase Two through their admin REST APIs: realms, users,
 //! clients, organizations, roles and members; and the description of what was created.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::keycloak::Error;
 
+use phasetwo_invitations_testing::KeycloakDetails;
 /// What `phasetwo-server` created, printed as one JSON line and read back by the tests from
-/// `PHASETWO_SERVER`. The first four fields are those `phasetwo-fake` prints.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Description {
-    /// The server URL (without `/realms`).
-    pub url: String,
-    /// The realm everything below lives in.
-    pub realm: String,
-    /// An organization with [`Self::roles`].
-    pub org: String,
-    /// A token of [`Self::client_id`]'s service account (manages invitations).
-    pub token: String,
-    /// A second organization, with the same roles.
-    pub other_org: String,
-    /// Roles of both organizations that invitations may grant (besides Phase Two's own).
-    pub roles: Vec<String>,
-    /// A confidential client whose service account may view and manage invitations.
-    pub client_id: String,
-    /// Its secret.
-    pub client_secret: String,
-    /// A confidential client whose service account may only view.
-    pub view_client_id: String,
-    /// Its secret.
-    pub view_client_secret: String,
-    /// A token of the view-only client.
-    pub view_token: String,
-    /// A member of [`Self::org`].
-    pub member_email: String,
-    /// A user with a verified email and no membership, who can sign in.
-    pub invitee_email: String,
-    /// His password.
-    pub invitee_password: String,
-    /// His token (from the password grant of [`Self::user_client_id`]).
-    pub invitee_token: String,
-    /// A public client of the realm that allows the password grant, for user tokens.
-    pub user_client_id: String,
-    /// The master realm's administrator, for tests that create their own fixtures.
-    pub admin_user: String,
-    /// His password.
-    pub admin_password: String,
-    /// Versions of what runs.
-    pub keycloak: String,
-    /// The extension's version.
-    pub keycloak_orgs: String,
-    /// Access token lifetime configured for the realm, in seconds.
-    pub token_lifetime_s: u64,
-}
+/// `PHASETWO_SERVER`: the format `phasetwo-fake` prints, with the real server's details.
+pub use phasetwo_invitations_testing::ServerDescription as Description;
 
 /// The roles every test organization gets.
 pub const ROLES: [&str; 2] = ["member", "admin"];
@@ -436,12 +392,16 @@ pub async fn configure(
         view_client_secret,
         member_email: member_email.to_owned(),
         invitee_email: invitee_email.to_owned(),
-        invitee_password,
-        user_client_id: user_client_id.to_owned(),
-        admin_user: crate::keycloak::ADMIN_USER.to_owned(),
-        admin_password: admin_password.to_owned(),
-        keycloak: versions.0.to_owned(),
-        keycloak_orgs: versions.1.to_owned(),
         token_lifetime_s: TOKEN_LIFETIME_S,
+        members: Vec::new(),
+        invitations: Vec::new(),
+        keycloak: Some(KeycloakDetails {
+            invitee_password,
+            user_client_id: user_client_id.to_owned(),
+            admin_user: crate::keycloak::ADMIN_USER.to_owned(),
+            admin_password: admin_password.to_owned(),
+            keycloak_version: versions.0.to_owned(),
+            keycloak_orgs: versions.1.to_owned(),
+        }),
     })
 }

@@ -36,6 +36,13 @@ enum Server {
     },
 }
 
+/// The real server's part of a description; a description without one is not of a real server.
+fn real(description: &Description) -> &phasetwo_invitations_testing::KeycloakDetails {
+    description.keycloak.as_ref().unwrap_or_else(|| {
+        panic!("{SERVER_VARIABLE} describes no Keycloak: run the tests through phasetwo-server")
+    })
+}
+
 impl Target {
     /// The real server when `PHASETWO_SERVER` is set, else a new built-in one.
     pub async fn new() -> Target {
@@ -44,10 +51,11 @@ impl Target {
                 let description: Description = serde_json::from_str(&line).unwrap_or_else(|e| {
                     panic!("{SERVER_VARIABLE} is not a server description: {e}")
                 });
+                let keycloak = real(&description);
                 let admin = Admin::sign_in(
                     &description.url,
-                    &description.admin_user,
-                    &description.admin_password,
+                    &keycloak.admin_user,
+                    &keycloak.admin_password,
                 )
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -103,7 +111,7 @@ impl Target {
     pub fn checks_email_format(&self) -> bool {
         match &self.server {
             Server::Fake(_) => true,
-            Server::Real { description, .. } => description.keycloak == "26.5.0",
+            Server::Real { description, .. } => real(description).keycloak_version == "26.5.0",
         }
     }
 
@@ -175,7 +183,12 @@ impl Target {
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 admin
-                    .user_token(&self.realm, &description.user_client_id, email, &password)
+                    .user_token(
+                        &self.realm,
+                        &real(description).user_client_id,
+                        email,
+                        &password,
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("{e}"))
             }

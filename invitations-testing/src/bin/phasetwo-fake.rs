@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use phasetwo_invitations_testing::{FakeServer, Permission};
+use phasetwo_invitations_testing::{FakeServer, Permission, SeededInvitation, ServerDescription};
 
 const HELP: &str = "\
 usage: phasetwo-fake [OPTIONS]
@@ -183,30 +183,35 @@ async fn main() -> ExitCode {
         .iter()
         .map(|email| {
             let id = server.add_invitation(realm, &options.org, email);
-            serde_json::json!({ "id": id, "email": email.to_lowercase() })
+            SeededInvitation {
+                id,
+                email: email.to_lowercase(),
+            }
         })
         .collect();
+    let description = ServerDescription {
+        url: server.url().to_owned(),
+        realm: realm.clone(),
+        org: options.org.clone(),
+        token: options.token.clone(),
+        other_org: options.other_org.clone(),
+        roles: options.roles.clone(),
+        client_id: options.client_id.clone(),
+        client_secret: options.client_secret.clone(),
+        view_client_id: options.view_client_id.clone(),
+        view_client_secret: options.view_client_secret.clone(),
+        view_token: options.view_token.clone(),
+        member_email: options.members.first().cloned().unwrap_or_default(),
+        invitee_email: options.invitee.clone(),
+        invitee_token: options.invitee_token.clone(),
+        token_lifetime_s: options.token_lifetime.as_secs(),
+        members: options.members.clone(),
+        invitations,
+        keycloak: None,
+    };
     println!(
         "{}",
-        serde_json::json!({
-            "url": server.url(),
-            "realm": realm,
-            "org": options.org,
-            "token": options.token,
-            "other_org": options.other_org,
-            "roles": options.roles,
-            "client_id": options.client_id,
-            "client_secret": options.client_secret,
-            "view_client_id": options.view_client_id,
-            "view_client_secret": options.view_client_secret,
-            "view_token": options.view_token,
-            "member_email": options.members.first(),
-            "members": options.members,
-            "invitee_email": options.invitee,
-            "invitee_token": options.invitee_token,
-            "invitations": invitations,
-            "token_lifetime_s": options.token_lifetime.as_secs(),
-        })
+        serde_json::to_string(&description).expect("a description serialises")
     );
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS

@@ -341,7 +341,7 @@ impl Rig {
         let admin = Admin::sign_in(
             self.keycloak.url(),
             ADMIN_USER,
-            &self.description.admin_password,
+            self.keycloak.admin_password(),
         )
         .await?;
         admin
