@@ -58,7 +58,7 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 #[derive(Debug, Clone, Copy)]
 enum Concurrency {
     Fixed(usize),
-    /// Found from the latencies observed, up to a maximum.
+    /// Found from the throughput observed, up to a maximum.
     Adaptive {
         max: usize,
     },
@@ -583,3 +583,33 @@ impl CreateMany {
 }
 
 crate::call::awaitable!(CreateMany => BulkReport);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Sent;
+
+    /// A failed item's line says whether its request may have reached the server, so that a
+    /// script knows which failures to look up before sending them again.
+    #[test]
+    fn a_failed_items_line_says_whether_it_may_have_been_sent() {
+        let item = |outcome| ItemResult {
+            index: 3,
+            email: "a@x.io".into(),
+            id: None,
+            outcome,
+        };
+        for (sent, may) in [(Sent::No, false), (Sent::Maybe, true)] {
+            let error = Error::new(ErrorKind::Transport).with_sent(sent);
+            let line = item(Outcome::Failed(error)).to_json();
+            assert_eq!(line["may_have_been_sent"], may, "{line}");
+            assert!(line["error"].is_string(), "{line}");
+        }
+        let created = item(Outcome::Created {
+            id: "x".into(),
+            reconciled: false,
+        })
+        .to_json();
+        assert!(created.get("may_have_been_sent").is_none(), "{created}");
+    }
+}

@@ -323,6 +323,7 @@ async fn revoke_prints_a_plan_and_applies_exactly_it() {
     for args in [
         &["revoke", "--search", ""][..],
         &["revoke", "--search", "   "][..],
+        &["revoke", "--domain", " @"][..],
         &["revoke"][..],
     ] {
         let refused = run(&server, args).await;

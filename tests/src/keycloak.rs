@@ -403,7 +403,8 @@ impl Keycloak {
         }
     }
 
-    /// Starts Keycloak again on the same port and data, after [`Keycloak::kill`].
+    /// Starts Keycloak again on the same port and data, killing it first if it still runs (a
+    /// crash test kills its process group from elsewhere: [`crate::process::kill_group`]).
     pub async fn restart(&mut self) -> Result<(), Error> {
         self.kill().await;
         self.run().await

@@ -861,24 +861,10 @@ async fn kill_after(group: u32, after: Duration) -> Instant {
 }
 
 /// A temporary file holding `text`, removed when dropped.
-fn temp_file(text: &str) -> Result<TempFile, Error> {
-    let path = std::env::temp_dir().join(format!("chaos-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&path, text)?;
-    Ok(TempFile(path))
-}
-
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+fn temp_file(text: &str) -> Result<tempfile::NamedTempFile, Error> {
+    let mut file = tempfile::NamedTempFile::new()?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    Ok(file)
 }
 
 /// Rows per setting of `--load`.

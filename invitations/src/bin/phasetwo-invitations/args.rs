@@ -131,7 +131,7 @@ pub enum BulkCommand {
     Bulk {
         file: PathBuf,
         /// Exactly this many requests in flight at once. Without it, the run finds its own
-        /// number from the latencies it observes, up to --max-concurrency.
+        /// number from the throughput it observes, up to --max-concurrency.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         concurrency: Option<u32>,
         /// The most requests in flight at once when the run finds its own number.

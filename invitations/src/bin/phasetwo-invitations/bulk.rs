@@ -87,17 +87,6 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                     (org.revoke(ids), Some(lines))
                 }
                 None => {
-                    // Said in the tool's words, before the library says it in its own.
-                    for (flag, value) in [("--search", &search), ("--domain", &domain)] {
-                        if value
-                            .as_deref()
-                            .is_some_and(|v| v.trim_matches([' ', '@']).is_empty())
-                        {
-                            return Err(Failure::usage(format!(
-                                "{flag} is blank; give --all to select every invitation"
-                            )));
-                        }
-                    }
                     let mut select = org.select();
                     if let Some(email) = email {
                         select = select.email(email);
@@ -111,7 +100,17 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                     if all {
                         select = select.all();
                     }
-                    let plan = select.plan_revocation().await?;
+                    // The library's refusals of a selection, in the tool's words: its flags,
+                    // not the library's methods.
+                    let plan = select
+                        .plan_revocation()
+                        .await
+                        .map_err(|e| match e.field() {
+                            Some(field @ ("search" | "domain")) => Failure::usage(format!(
+                                "--{field} is blank; give --all to select every invitation"
+                            )),
+                            _ => Failure::from(e),
+                        })?;
                     if dry_run {
                         out.show(&PlanHeader(&here))?;
                         for invitation in plan.invitations() {
