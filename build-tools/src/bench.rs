@@ -23,7 +23,7 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
     ),
     (
         "page_instructions",
-        "facade instructions / hand-written, per page() of 20 (callgrind, client process)",
+        "facade instructions / hand-written, per list send() of 20 (callgrind, client process)",
         Some(Goal::AtMost(1.05)),
     ),
     (
@@ -53,7 +53,7 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
     ),
     (
         "concurrency_throughput",
-        "requests/s with 64 page() calls in flight, facade / hand-written (20,000 calls)",
+        "requests/s with 64 list send() calls in flight, facade / hand-written (20,000 calls)",
         Some(Goal::AtLeast(0.95)),
     ),
     (

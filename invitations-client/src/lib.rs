@@ -23,9 +23,11 @@
 //! # }
 //! ```
 //!
-//! Only what Rust's orphan rule forces to live beside the generated `Client` is written by
-//! hand here: the [`Hooks`] it carries and their `ClientHooks` implementation.
+//! Only what Rust's orphan rule forces to live beside the generated code is written by hand
+//! here: the [`Hooks`] the `Client` carries and their `ClientHooks` implementation, and
+//! [`created_at_utc`](types::InvitationRepresentation::created_at_utc).
 
+mod created_at;
 mod hooks;
 
 pub use hooks::{BodyTooLarge, BoxFuture, Hooks, RequestHook};

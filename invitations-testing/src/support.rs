@@ -1,10 +1,11 @@
-//! The set-up tests share: a seeded server with a client, a trace capture, a virtual clock.
+//! The set-up tests share: a seeded server with a client, a trace capture that reads back the
+//! waits between attempts.
 //! Tests of this workspace use these instead of writing their own; so can a user's.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use phasetwo_invitations::{BoxFuture, Client, ClientBuilder, Clock, OrgInvitations, RetryConfig};
+use phasetwo_invitations::{Client, ClientBuilder, OrgInvitations, RetryConfig};
 
 use crate::{FakeServer, Permission};
 
@@ -115,49 +116,17 @@ impl TraceCapture {
         let bytes = self.buffer.0.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&bytes).into_owned()
     }
-}
 
-/// A [`Clock`] whose `sleep` returns at once and moves its own time forward: retries'
-/// waits cost nothing, and the waits asked for can be read back.
-#[derive(Clone, Debug)]
-pub struct VirtualClock {
-    start: Instant,
-    state: Arc<Mutex<(Duration, Vec<Duration>)>>,
-}
-
-impl Default for VirtualClock {
-    fn default() -> Self {
-        VirtualClock {
-            start: Instant::now(),
-            state: Arc::default(),
-        }
-    }
-}
-
-impl VirtualClock {
-    /// A clock at the present.
-    pub fn new() -> Self {
-        VirtualClock::default()
-    }
-
-    /// Every wait asked for, in order.
-    pub fn sleeps(&self) -> Vec<Duration> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.start + self.state.lock().unwrap_or_else(|p| p.into_inner()).0
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 = state.0.saturating_add(duration);
-        state.1.push(duration);
-        Box::pin(async {})
+    /// The waits between attempts announced so far (the client's `retrying` events and
+    /// their `delay_ms`), in order.
+    pub fn retry_waits(&self) -> Vec<Duration> {
+        self.text()
+            .lines()
+            .filter(|line| line.contains(" retrying "))
+            .filter_map(|line| line.split("delay_ms=").nth(1))
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .filter_map(|digits| digits.parse().ok())
+            .map(Duration::from_millis)
+            .collect()
     }
 }

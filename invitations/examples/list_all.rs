@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .list()
         .search(format!(".{tag}@"))
         .page_size(3)
-        .page()
+        .send()
         .await?;
     println!("first page: {} invitations", first_page.len());
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use futures::TryStreamExt;
 use phasetwo_invitations::ErrorKind;
 
 #[tokio::main]
@@ -42,13 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\n3. List this run's invitations, two per page");
-    let listed: Vec<_> = org
-        .list()
-        .search(run)
-        .page_size(2)
-        .stream()
-        .try_collect()
-        .await?;
+    let listed: Vec<_> = org.list().search(run).page_size(2).collect().await?;
     for invitation in &listed {
         println!("   {:<40} roles {:?}", invitation.email, invitation.roles);
     }
@@ -60,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     org.delete(created[1].id()).send().await?;
     println!(
         "   deleted; Bob's invitation now: {:?}",
-        org.get_opt(created[1].id()).await?.map(|i| i.email)
+        org.get(created[1].id()).optional().await?.map(|i| i.email)
     );
 
     if target.server.is_none() {

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::FutureExt;
 use futures_util::future::Shared;
@@ -13,7 +15,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Sent};
 use crate::response::{error_message, read_limited, status_error, transport_error};
 
@@ -96,6 +97,7 @@ impl TokenSource {
                         client_id: cc.grant.client_id.clone(),
                         client_secret: cc.grant.client_secret.clone(),
                         http: http.clone(),
+                        time_limit: cc.grant.time_limit,
                     }),
                     cache: cc.cache.clone(),
                 }))
@@ -148,7 +150,6 @@ type SharedFetch = Shared<BoxFuture<'static, Result<HeaderValue, Error>>>;
 /// held across an await: forgetting a rejected token never waits for a fetch.
 pub(crate) struct TokenCache {
     state: Mutex<CacheState>,
-    clock: Arc<dyn Clock>,
     /// How long a passing failure is shared when the endpoint names no `Retry-After`.
     failure_hold: Duration,
     /// The longest a failure is shared, whatever `Retry-After` says.
@@ -174,14 +175,9 @@ struct CachedToken {
 impl TokenCache {
     /// A cache whose passing failures are shared for `failure_hold` (or the `Retry-After`
     /// they carry, at most `max_failure_hold`): the client's first backoff and its cap.
-    pub(crate) fn new(
-        clock: Arc<dyn Clock>,
-        failure_hold: Duration,
-        max_failure_hold: Duration,
-    ) -> Self {
+    pub(crate) fn new(failure_hold: Duration, max_failure_hold: Duration) -> Self {
         TokenCache {
             state: Mutex::default(),
-            clock,
             failure_hold,
             max_failure_hold,
         }
@@ -212,7 +208,7 @@ impl TokenCache {
     ) -> Result<HeaderValue, Error> {
         let shared = {
             let mut state = self.lock();
-            let now = self.clock.now();
+            let now = Instant::now();
             if let Some(token) = &state.token
                 && now < token.refresh_at
             {
@@ -279,9 +275,7 @@ impl TokenCache {
                         .retry_after()
                         .unwrap_or(self.failure_hold)
                         .min(self.max_failure_hold);
-                    state.failure = self
-                        .clock
-                        .now()
+                    state.failure = Instant::now()
                         .checked_add(hold)
                         .map(|until| (error.clone(), until));
                 }
@@ -312,6 +306,9 @@ struct Grant {
     client_id: String,
     client_secret: SecretString,
     http: reqwest::Client,
+    /// The client's attempt limit: a fetch shared by several callers outlives each of their
+    /// own limits, and must still end.
+    time_limit: Duration,
 }
 
 /// The fields of Keycloak's token response that matter here. `expires_in` is read by hand: it
@@ -356,6 +353,7 @@ impl ClientCredentials {
         client_id: String,
         client_secret: SecretString,
         http: reqwest::Client,
+        time_limit: Duration,
         cache: TokenCache,
     ) -> Self {
         ClientCredentials {
@@ -364,6 +362,7 @@ impl ClientCredentials {
                 client_id,
                 client_secret,
                 http,
+                time_limit,
             }),
             cache: Arc::new(cache),
         }
@@ -392,6 +391,7 @@ impl Grant {
         let response = self
             .http
             .post(self.token_url.clone())
+            .timeout(self.time_limit)
             .header(reqwest::header::ACCEPT, "application/json")
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -482,7 +482,6 @@ mod tests {
     /// A cache on tokio's clock (paused in these tests), sharing failures for 100 ms.
     fn cache() -> Arc<TokenCache> {
         Arc::new(TokenCache::new(
-            Arc::new(crate::clock::TokioClock),
             Duration::from_millis(100),
             Duration::from_secs(60),
         ))
@@ -708,6 +707,7 @@ mod tests {
             "svc".into(),
             SecretString::from("shh-456"),
             reqwest::Client::new(),
+            Duration::from_secs(1),
             Arc::try_unwrap(cache()).ok().unwrap(),
         )));
         let shown = format!("{cc:?}");

@@ -151,13 +151,23 @@ call_settings!(
     crate::create::CreateInvitation,
     ListInvitations,
     crate::org::GetInvitation,
-    crate::org::GetInvitationOpt,
+    crate::org::GetOptionalInvitation,
     crate::org::CountInvitations,
     crate::org::DeleteInvitation,
     crate::org::ResendInvitation,
     crate::me::ListMyInvitations,
-    crate::me::Respond,
+    crate::me::RespondToInvitation,
 );
+
+impl Blocking<crate::org::GetInvitation> {
+    /// See [`crate::GetInvitation::optional`].
+    pub fn optional(self) -> Blocking<crate::org::GetOptionalInvitation> {
+        Blocking {
+            inner: self.inner.optional(),
+            runtime: self.runtime,
+        }
+    }
+}
 
 /// The invitations of one organization; see [`crate::OrgInvitations`].
 #[derive(Clone, Debug)]
@@ -189,14 +199,6 @@ impl OrgInvitations {
         self.wrap(self.inner.get(invitation_id))
     }
 
-    /// See [`crate::OrgInvitations::get_opt`].
-    pub fn get_opt(
-        &self,
-        invitation_id: impl Into<String>,
-    ) -> Blocking<crate::org::GetInvitationOpt> {
-        self.wrap(self.inner.get_opt(invitation_id))
-    }
-
     /// See [`crate::OrgInvitations::count`].
     pub fn count(&self) -> Blocking<crate::org::CountInvitations> {
         self.wrap(self.inner.count())
@@ -222,7 +224,7 @@ impl OrgInvitations {
     pub fn create_many<I: Into<NewInvitation>>(
         &self,
         items: impl IntoIterator<Item = I>,
-    ) -> Blocking<crate::bulk::CreateMany> {
+    ) -> Blocking<crate::bulk::CreateManyInvitations> {
         self.wrap(self.inner.create_many(items))
     }
 
@@ -232,7 +234,7 @@ impl OrgInvitations {
     }
 
     /// See [`crate::OrgInvitations::select`].
-    pub fn select(&self) -> Blocking<crate::revoke::Select> {
+    pub fn select(&self) -> Blocking<crate::revoke::SelectInvitations> {
         self.wrap(self.inner.select())
     }
 
@@ -240,7 +242,7 @@ impl OrgInvitations {
     pub fn revoke<I: Into<String>>(
         &self,
         ids: impl IntoIterator<Item = I>,
-    ) -> Blocking<crate::revoke::Revoke> {
+    ) -> Blocking<crate::revoke::RevokeInvitations> {
         self.wrap(self.inner.revoke(ids))
     }
 }
@@ -281,7 +283,7 @@ impl Blocking<crate::create::CreateInvitation> {
     }
 
     /// See [`crate::CreateInvitation::or_existing`].
-    pub fn or_existing(self) -> Blocking<crate::create::CreateOrGet> {
+    pub fn or_existing(self) -> Blocking<crate::create::CreateOrGetInvitation> {
         Blocking {
             inner: self.inner.or_existing(),
             runtime: self.runtime,
@@ -315,9 +317,10 @@ impl Blocking<ListInvitations> {
         self.map(|b| b.dedupe_window(pages))
     }
 
-    /// Exactly one request; see [`ListInvitations::page`].
-    pub fn page(self) -> Result<Vec<Invitation>, Error> {
-        self.runtime.block_on(self.inner.page())
+    /// Every page, collected; see [`ListInvitations::collect`]. One page is
+    /// [`send`](Blocking::send).
+    pub fn collect(self) -> Result<Vec<Invitation>, Error> {
+        self.runtime.block_on(self.inner.collect())
     }
 }
 
@@ -362,23 +365,23 @@ impl Blocking<crate::org::DeleteInvitation> {
     }
 }
 
-impl Blocking<crate::bulk::CreateMany> {
-    /// See [`crate::CreateMany::concurrency`].
+impl Blocking<crate::bulk::CreateManyInvitations> {
+    /// See [`crate::CreateManyInvitations::concurrency`].
     pub fn concurrency(self, n: usize) -> Self {
         self.map(|b| b.concurrency(n))
     }
 
-    /// See [`crate::CreateMany::max_concurrency`].
+    /// See [`crate::CreateManyInvitations::max_concurrency`].
     pub fn max_concurrency(self, n: usize) -> Self {
         self.map(|b| b.max_concurrency(n))
     }
 
-    /// See [`crate::CreateMany::rate_limit`].
+    /// See [`crate::CreateManyInvitations::rate_limit`].
     pub fn rate_limit(self, per_second: u32) -> Self {
         self.map(|b| b.rate_limit(per_second))
     }
 
-    /// See [`crate::CreateMany::dry_run`].
+    /// See [`crate::CreateManyInvitations::dry_run`].
     pub fn dry_run(self) -> Self {
         self.map(|b| b.dry_run())
     }
@@ -391,38 +394,43 @@ impl Blocking<crate::bulk::CreateMany> {
     }
 }
 
-impl Blocking<crate::revoke::Select> {
-    /// See [`crate::Select::email`].
+impl Blocking<crate::revoke::SelectInvitations> {
+    /// See [`crate::SelectInvitations::email`].
     pub fn email(self, email: impl Into<String>) -> Self {
         self.map(|b| b.email(email))
     }
 
-    /// See [`crate::Select::domain`].
+    /// See [`crate::SelectInvitations::domain`].
     pub fn domain(self, domain: impl Into<String>) -> Self {
         self.map(|b| b.domain(domain))
     }
 
-    /// See [`crate::Select::search`].
+    /// See [`crate::SelectInvitations::search`].
     pub fn search(self, text: impl Into<String>) -> Self {
         self.map(|b| b.search(text))
     }
 
-    /// See [`crate::Select::filter`].
+    /// See [`crate::SelectInvitations::filter`].
     pub fn filter(self, keep: impl Fn(&Invitation) -> bool + Send + Sync + 'static) -> Self {
         self.map(|b| b.filter(keep))
     }
 
-    /// See [`crate::Select::all`].
+    /// See [`crate::SelectInvitations::all`].
     pub fn all(self) -> Self {
         self.map(|b| b.all())
     }
 
-    /// See [`crate::Select::list`].
-    pub fn list(self) -> Result<Vec<Invitation>, Error> {
-        self.runtime.block_on(self.inner.list())
+    /// See [`crate::SelectInvitations::collect`].
+    pub fn collect(self) -> Result<Vec<Invitation>, Error> {
+        self.runtime.block_on(self.inner.collect())
     }
 
-    /// See [`crate::Select::plan_revocation`]; apply the plan with [`RevocationPlan::apply`].
+    /// See [`crate::SelectInvitations::count`].
+    pub fn count(self) -> Result<u64, Error> {
+        self.runtime.block_on(self.inner.count())
+    }
+
+    /// See [`crate::SelectInvitations::plan_revocation`]; apply the plan with [`RevocationPlan::apply`].
     pub fn plan_revocation(self) -> Result<RevocationPlan, Error> {
         let plan = self.runtime.block_on(self.inner.plan_revocation())?;
         Ok(RevocationPlan {
@@ -446,7 +454,7 @@ impl RevocationPlan {
     }
 
     /// Revokes the planned invitations; `send()` returns the report.
-    pub fn apply(&self) -> Blocking<crate::revoke::Revoke> {
+    pub fn apply(&self) -> Blocking<crate::revoke::RevokeInvitations> {
         Blocking {
             inner: self.inner.apply(),
             runtime: self.runtime.clone(),
@@ -454,8 +462,8 @@ impl RevocationPlan {
     }
 }
 
-impl Blocking<crate::revoke::Revoke> {
-    /// See [`crate::Revoke::concurrency`].
+impl Blocking<crate::revoke::RevokeInvitations> {
+    /// See [`crate::RevokeInvitations::concurrency`].
     pub fn concurrency(self, n: usize) -> Self {
         self.map(|b| b.concurrency(n))
     }
@@ -489,12 +497,18 @@ impl MyInvitations {
     }
 
     /// See [`crate::MyInvitations::accept`].
-    pub fn accept(&self, invitation_id: impl Into<String>) -> Blocking<crate::me::Respond> {
+    pub fn accept(
+        &self,
+        invitation_id: impl Into<String>,
+    ) -> Blocking<crate::me::RespondToInvitation> {
         self.wrap(self.inner.accept(invitation_id))
     }
 
     /// See [`crate::MyInvitations::reject`].
-    pub fn reject(&self, invitation_id: impl Into<String>) -> Blocking<crate::me::Respond> {
+    pub fn reject(
+        &self,
+        invitation_id: impl Into<String>,
+    ) -> Blocking<crate::me::RespondToInvitation> {
         self.wrap(self.inner.reject(invitation_id))
     }
 }

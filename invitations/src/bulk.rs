@@ -10,25 +10,26 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::{Stream, StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::adaptive::AdaptiveLimit;
-use crate::create::CreateInvitation;
-use crate::create::Invited;
+use crate::create::{CreateInvitation, Invited, same_roles};
 use crate::error::{Error, ErrorKind};
 use crate::org::OrgInvitations;
 
 impl OrgInvitations {
     /// Invites many people: checks every item first, drops duplicates, then creates
-    /// idempotently with bounded concurrency; see [`CreateMany`].
+    /// idempotently with bounded concurrency; see [`CreateManyInvitations`].
     pub fn create_many<I: Into<NewInvitation>>(
         &self,
         items: impl IntoIterator<Item = I>,
-    ) -> CreateMany {
-        CreateMany::new(self.clone(), items.into_iter().map(Into::into).collect())
+    ) -> CreateManyInvitations {
+        CreateManyInvitations::new(self.clone(), items.into_iter().map(Into::into).collect())
     }
 
     /// The create builder for one bulk item.
@@ -118,6 +119,8 @@ pub enum Outcome {
     AlreadyInvited {
         /// The existing invitation's id.
         id: String,
+        /// Its roles are not the ones this item asked for (compared as sets); it keeps its own.
+        other_roles: bool,
     },
     /// The email belongs to a member of the organization.
     AlreadyMember,
@@ -181,7 +184,7 @@ impl Outcome {
     pub fn id(&self) -> Option<&str> {
         match self {
             Outcome::Created { id, .. }
-            | Outcome::AlreadyInvited { id }
+            | Outcome::AlreadyInvited { id, .. }
             | Outcome::Deleted { id }
             | Outcome::AlreadyGone { id } => Some(id),
             _ => None,
@@ -191,6 +194,7 @@ impl Outcome {
 
 /// The result of one item, in the input's order by `index`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ItemResult {
     /// Position of the item in the input (0-based).
     pub index: usize,
@@ -226,6 +230,12 @@ impl ItemResult {
             value["error"] = error.to_string().into();
             value["may_have_been_sent"] = error.may_have_been_sent().into();
         }
+        if let Outcome::AlreadyInvited {
+            other_roles: true, ..
+        } = self.outcome
+        {
+            value["other_roles"] = true.into();
+        }
         if let Outcome::Duplicate { first_index } = self.outcome {
             value["duplicate_of"] = first_index.into();
         }
@@ -235,6 +245,7 @@ impl ItemResult {
 
 /// A failed item, as kept in the report.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Failure {
     /// Position of the item in the input (0-based).
     pub index: usize,
@@ -249,6 +260,7 @@ pub struct Failure {
 /// Totals of a run. Serialises (for a machine-readable summary) with the failures as counts,
 /// and `elapsed` as `elapsed_s`, in seconds.
 #[derive(Debug, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct BulkReport {
     /// Invitations created (reconciled ones included).
     pub created: usize,
@@ -256,6 +268,8 @@ pub struct BulkReport {
     pub reconciled: usize,
     /// Emails that already had an invitation.
     pub already_invited: usize,
+    /// Of those, invitations whose roles are not the ones asked for.
+    pub other_roles: usize,
     /// Emails of members of the organization.
     pub already_member: usize,
     /// Items dropped as repeats of an earlier one.
@@ -295,7 +309,10 @@ impl BulkReport {
                 self.created += 1;
                 self.reconciled += usize::from(reconciled);
             }
-            Outcome::AlreadyInvited { .. } => self.already_invited += 1,
+            Outcome::AlreadyInvited { other_roles, .. } => {
+                self.already_invited += 1;
+                self.other_roles += usize::from(other_roles);
+            }
             Outcome::AlreadyMember => self.already_member += 1,
             Outcome::Duplicate { .. } => self.duplicates += 1,
             Outcome::Invalid(error) => self.invalid.push(Failure {
@@ -370,7 +387,7 @@ impl fmt::Display for BulkReport {
 
 /// Builder of [`OrgInvitations::create_many`].
 #[must_use = "a builder does nothing until run"]
-pub struct CreateMany {
+pub struct CreateManyInvitations {
     org: OrgInvitations,
     items: Vec<NewInvitation>,
     concurrency: Concurrency,
@@ -378,9 +395,9 @@ pub struct CreateMany {
     dry_run: bool,
 }
 
-impl fmt::Debug for CreateMany {
+impl fmt::Debug for CreateManyInvitations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateMany")
+        f.debug_struct("CreateManyInvitations")
             .field("org", &self.org)
             .field("items", &self.items.len())
             .field("concurrency", &self.concurrency)
@@ -434,9 +451,9 @@ fn rate_limiter(per_second: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
     NonZeroU32::new(per_second).map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))))
 }
 
-impl CreateMany {
+impl CreateManyInvitations {
     pub(crate) fn new(org: OrgInvitations, items: Vec<NewInvitation>) -> Self {
-        CreateMany {
+        CreateManyInvitations {
             org,
             items,
             concurrency: Concurrency::Adaptive {
@@ -484,7 +501,7 @@ impl CreateMany {
     /// Runs as the stream is read, yielding each item's result when it is known: invalid items
     /// and duplicates first, then sent ones as they finish.
     pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
-        let CreateMany {
+        let CreateManyInvitations {
             org,
             items,
             concurrency,
@@ -539,7 +556,10 @@ impl CreateMany {
                     }
                     let outcome = if dry_run {
                         match org.find_by_email(&email).await {
-                            Ok(Some(existing)) => Outcome::AlreadyInvited { id: existing.id },
+                            Ok(Some(existing)) => Outcome::AlreadyInvited {
+                                other_roles: !same_roles(&existing.roles, request.asked_roles()),
+                                id: existing.id,
+                            },
                             Ok(None) => Outcome::WouldCreate,
                             Err(error) => stop.failed(error),
                         }
@@ -560,8 +580,15 @@ impl CreateMany {
                                 reconciled: created.reconciled(),
                                 id: created.id().to_owned(),
                             },
-                            Ok(Invited::Existing(existing)) => {
-                                Outcome::AlreadyInvited { id: existing.id }
+                            Ok(Invited::Existing(existing)) => Outcome::AlreadyInvited {
+                                id: existing.id,
+                                other_roles: false,
+                            },
+                            Ok(Invited::ExistingWithOtherRoles(existing)) => {
+                                Outcome::AlreadyInvited {
+                                    id: existing.id,
+                                    other_roles: true,
+                                }
                             }
                             Err(e) if e.kind() == ErrorKind::AlreadyMember => {
                                 Outcome::AlreadyMember
@@ -582,7 +609,7 @@ impl CreateMany {
     }
 }
 
-crate::call::awaitable!(CreateMany => BulkReport);
+crate::call::awaitable!(CreateManyInvitations => BulkReport);
 
 #[cfg(test)]
 mod tests {

@@ -3,15 +3,15 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::Either;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
 use tracing::{Instrument, field};
 
 use crate::auth::TokenSource;
-use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Sent};
 use crate::response::{ResponseHead, from_raw};
 use crate::retry::{
@@ -44,7 +44,7 @@ impl CallOptions {
             options.deadline = options
                 .operation_timeout
                 .or(engine.settings.operation_timeout)
-                .and_then(|limit| engine.settings.clock.now().checked_add(limit));
+                .and_then(|limit| Instant::now().checked_add(limit));
         }
         options
     }
@@ -136,8 +136,8 @@ impl raw::RequestHook for AuthHook {
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) retry: RetryConfig,
+    pub(crate) attempt_timeout: Duration,
     pub(crate) operation_timeout: Option<Duration>,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) budget: Arc<RetryBudget>,
     pub(crate) log_emails: bool,
 }
@@ -219,7 +219,6 @@ impl Engine {
     {
         let settings = &self.settings;
         let policy = call.options.retry.as_ref().unwrap_or(&settings.retry);
-        let clock = &settings.clock;
         // A limit past the representable future is no limit.
         let deadline = call.options.anchored(self).deadline;
         let request_id_header =
@@ -229,7 +228,7 @@ impl Engine {
         let mut progress = Progress::default();
         let mut last_error: Option<Error> = None;
         loop {
-            let time_left = deadline.map(|d| d.saturating_duration_since(clock.now()));
+            let time_left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if time_left.is_some_and(|left| left.is_zero()) {
                 // No attempt starts with nothing left: it could only time out at once.
                 let error = match last_error.take() {
@@ -247,7 +246,12 @@ impl Engine {
                 ));
             }
             attempts += 1;
-            let limit = AttemptLimit::new(call.options.attempt_timeout, time_left);
+            let limit = AttemptLimit::new(
+                call.options
+                    .attempt_timeout
+                    .or(Some(settings.attempt_timeout)),
+                time_left,
+            );
             let attempt_span = tracing::debug_span!(
                 "attempt",
                 n = attempts,
@@ -309,7 +313,7 @@ impl Engine {
                 policy,
                 self.tokens.can_refresh(),
                 &settings.budget,
-                deadline.map(|d| d.saturating_duration_since(clock.now())),
+                deadline.map(|d| d.saturating_duration_since(Instant::now())),
             );
             let earlier_unknown = progress.earlier_outcome_unknown;
             progress.earlier_outcome_unknown |= outcome_unknown(&error);
@@ -344,7 +348,7 @@ impl Engine {
                         delay_ms = delay.as_millis() as u64,
                         "retrying"
                     );
-                    clock.sleep(delay).await;
+                    tokio::time::sleep(delay).await;
                     progress.retries += 1;
                     last_error = Some(error);
                 }
@@ -441,13 +445,15 @@ macro_rules! call_builder {
                 self
             }
 
-            /// Gives each attempt at most `limit` (on top of the client's request timeout).
+            /// Gives each attempt at most `limit` instead of the client's
+            /// [`attempt_timeout`](crate::ClientBuilder::attempt_timeout).
             pub fn attempt_timeout(mut self, limit: std::time::Duration) -> Self {
                 self.options.attempt_timeout = Some(limit);
                 self
             }
 
-            /// Gives the whole call, all attempts and waits together, at most `limit`.
+            /// Gives the whole call, all attempts and waits together, at most `limit`, instead
+            /// of the client's [`operation_timeout`](crate::ClientBuilder::operation_timeout).
             pub fn operation_timeout(mut self, limit: std::time::Duration) -> Self {
                 self.options.operation_timeout = Some(limit);
                 self

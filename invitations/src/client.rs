@@ -11,7 +11,6 @@ use url::Url;
 use crate::auth::bearer_header;
 use crate::auth::{ClientCredentials, TokenCache, TokenProvider, TokenSource};
 use crate::call::{AuthHook, Engine, Settings};
-use crate::clock::{Clock, TokioClock};
 use crate::error::{Error, ErrorKind};
 use crate::retry::{DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig};
 use phasetwo_invitations_client as raw;
@@ -21,7 +20,7 @@ pub const DEFAULT_BASE_URL: &str = "https://app.phasetwo.io";
 /// Realm whose token endpoint serves client credentials unless told otherwise.
 pub const DEFAULT_AUTH_REALM: &str = "master";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer read; a page of 1,000 invitations is about 400 KB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
@@ -59,6 +58,7 @@ impl fmt::Debug for Client {
             .field("server", &self.inner.server.as_str())
             .field("auth", &self.inner.engine.tokens)
             .field("retry", &settings.retry)
+            .field("attempt_timeout", &settings.attempt_timeout)
             .field("operation_timeout", &settings.operation_timeout)
             .field("budget", &settings.budget)
             .field("log_emails", &settings.log_emails)
@@ -161,11 +161,10 @@ pub struct ClientBuilder {
     auth: Option<AuthConfig>,
     allow_insecure_http: bool,
     connect_timeout: Option<Duration>,
-    request_timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
     operation_timeout: Option<Duration>,
     retry: RetryConfig,
     retry_budget: Option<u32>,
-    clock: Option<Arc<dyn Clock>>,
     log_emails: bool,
     max_response_bytes: Option<usize>,
 }
@@ -194,7 +193,7 @@ impl fmt::Debug for ClientBuilder {
             .field("auth", &auth)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("connect_timeout", &self.connect_timeout)
-            .field("request_timeout", &self.request_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("retry", &self.retry)
             .field("log_emails", &self.log_emails)
@@ -263,14 +262,17 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one request may take, from sending to the end of the body. Default 30 s.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
+    /// How long one attempt may take: its token, its request and reading the answer.
+    /// Default 30 s; a call can set its own
+    /// ([`GetInvitation::attempt_timeout`](crate::GetInvitation::attempt_timeout) and the
+    /// same on every builder).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
         self
     }
 
     /// How long one call may take, all attempts and waits between them together. No limit by
-    /// default (each attempt still has the request timeout).
+    /// default (each attempt still has its own limit); a call can set its own.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = Some(timeout);
         self
@@ -286,12 +288,6 @@ impl ClientBuilder {
     /// costs 5, a retry after a timeout 10, and a success gives 1 back).
     pub fn retry_budget(mut self, capacity: u32) -> Self {
         self.retry_budget = Some(capacity);
-        self
-    }
-
-    /// The clock the retry loop waits with; by default the system's, with tokio's timers.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -318,14 +314,13 @@ impl ClientBuilder {
         )?;
         let connections = Connections {
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            request_timeout: self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             max_response_bytes: self
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             api_base: format!("{}/realms", server.as_str().trim_end_matches('/')),
         };
         let http = connections.http()?;
-        let clock = self.clock.unwrap_or_else(|| Arc::new(TokioClock));
+        let attempt_timeout = self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
         let tokens = match self.auth {
             None => {
                 return Err(Error::invalid(
@@ -363,19 +358,16 @@ impl ClientBuilder {
                     client_id,
                     client_secret,
                     http.clone(),
-                    TokenCache::new(
-                        clock.clone(),
-                        self.retry.initial_backoff,
-                        self.retry.max_retry_after,
-                    ),
+                    attempt_timeout,
+                    TokenCache::new(self.retry.initial_backoff, self.retry.max_retry_after),
                 )))
             }
         };
         let raw = connections.raw(http, &tokens);
         let settings = Settings {
             retry: self.retry,
+            attempt_timeout,
             operation_timeout: self.operation_timeout,
-            clock,
             budget: Arc::new(RetryBudget::new(
                 self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET),
             )),
@@ -399,7 +391,6 @@ impl ClientBuilder {
 /// How a client's connections are made, kept so that a client can be given a pool of its own.
 struct Connections {
     connect_timeout: Duration,
-    request_timeout: Duration,
     max_response_bytes: usize,
     api_base: String,
 }
@@ -414,7 +405,6 @@ impl Connections {
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
             .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
             .build()
             .map_err(|e| {
                 Error::new(ErrorKind::Transport)

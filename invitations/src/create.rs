@@ -1,7 +1,7 @@
 //! Creating an invitation: the builder, "create or get" for callers that may run twice, and
 //! reading the new id from the 201's `Location`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
@@ -111,13 +111,17 @@ impl CreateInvitation {
     /// match org.create("new.user@example.com").roles(["member"]).or_existing().await? {
     ///     Invited::Created(created) => println!("invited: {}", created.id()),
     ///     Invited::Existing(invitation) => println!("already invited: {}", invitation.id),
+    ///     Invited::ExistingWithOtherRoles(invitation) => {
+    ///         println!("already invited with roles {:?}", invitation.roles)
+    ///     }
     /// }
     /// # Ok(()) }
     /// ```
     ///
-    /// An existing invitation keeps its own roles and attributes; this call changes nothing.
-    pub fn or_existing(self) -> CreateOrGet {
-        CreateOrGet {
+    /// An existing invitation keeps its own roles and attributes; this call changes nothing,
+    /// and says when the roles differ ([`Invited::ExistingWithOtherRoles`]).
+    pub fn or_existing(self) -> CreateOrGetInvitation {
+        CreateOrGetInvitation {
             create: self.idempotent(),
         }
     }
@@ -141,14 +145,16 @@ impl CreateInvitation {
         for (key, values) in &self.attributes {
             validate::attribute(key, values)?;
         }
-        Ok(InvitationRequestRepresentation {
-            email,
-            send: self.send_email,
-            inviter_id: self.inviter_id.clone(),
-            redirect_uri: self.redirect_uri.clone(),
-            roles: self.roles.clone(),
-            attributes: self.attributes.clone(),
-        })
+        let body = InvitationRequestRepresentation::builder()
+            .email(email)
+            .send(self.send_email)
+            .inviter_id(self.inviter_id.clone())
+            .redirect_uri(self.redirect_uri.clone())
+            .roles(self.roles.clone())
+            .attributes(self.attributes.clone());
+        Ok(body
+            .try_into()
+            .expect("every field of the request body is set"))
     }
 
     /// Creates the invitation and returns its id, read from the answer's `Location`.
@@ -220,21 +226,38 @@ impl CreateInvitation {
 
 call_builder!(CreateInvitation => Created);
 
-/// What [`CreateInvitation::or_existing`] found or did.
+/// What [`CreateInvitation::or_existing`] found or did. An existing invitation is never
+/// changed; when its roles are not the ones asked for, it says so, since a caller granting
+/// access by invitation has to decide what that means.
 #[derive(Debug, Clone)]
 pub enum Invited {
     /// The invitation was created now.
     Created(Created),
-    /// The email already had this invitation; nothing was changed.
+    /// The email already had an invitation with the roles asked for (compared as sets).
     Existing(Invitation),
+    /// The email already had an invitation, with other roles than the ones asked for; it
+    /// keeps its own.
+    ExistingWithOtherRoles(Invitation),
 }
 
 impl Invited {
-    /// The invitation's id, either way.
+    /// The invitation's id, in every case.
     pub fn id(&self) -> &str {
         match self {
             Invited::Created(created) => created.id(),
-            Invited::Existing(invitation) => &invitation.id,
+            Invited::Existing(invitation) | Invited::ExistingWithOtherRoles(invitation) => {
+                &invitation.id
+            }
+        }
+    }
+
+    /// The invitation's email as the server stores it, in every case.
+    pub fn email(&self) -> &str {
+        match self {
+            Invited::Created(created) => created.email(),
+            Invited::Existing(invitation) | Invited::ExistingWithOtherRoles(invitation) => {
+                &invitation.email
+            }
         }
     }
 
@@ -242,12 +265,42 @@ impl Invited {
     pub fn was_created(&self) -> bool {
         matches!(self, Invited::Created(_))
     }
+
+    /// The invitation found, when it existed before this call.
+    pub fn existing(&self) -> Option<&Invitation> {
+        match self {
+            Invited::Created(_) => None,
+            Invited::Existing(invitation) | Invited::ExistingWithOtherRoles(invitation) => {
+                Some(invitation)
+            }
+        }
+    }
+
+    fn found(invitation: Invitation, asked: &[String]) -> Invited {
+        if same_roles(&invitation.roles, asked) {
+            Invited::Existing(invitation)
+        } else {
+            Invited::ExistingWithOtherRoles(invitation)
+        }
+    }
+}
+
+/// Whether two lists name the same roles, in any order and number of repeats.
+pub(crate) fn same_roles(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+}
+
+impl CreateInvitation {
+    /// The roles this invitation asks for.
+    pub(crate) fn asked_roles(&self) -> &[String] {
+        &self.roles
+    }
 }
 
 /// Builder of [`CreateInvitation::or_existing`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
-pub struct CreateOrGet {
+pub struct CreateOrGetInvitation {
     create: CreateInvitation,
 }
 
@@ -255,7 +308,7 @@ pub struct CreateOrGet {
 /// means the invitation was deleted between the two requests.
 const CREATE_OR_GET_ROUNDS: usize = 3;
 
-impl CreateOrGet {
+impl CreateOrGetInvitation {
     /// Creates the invitation, or finds the existing one. The create and the lookups are one
     /// call: they share its time limit and retry policy.
     pub async fn send(self) -> Result<Invited, Error> {
@@ -274,7 +327,7 @@ impl CreateOrGet {
                 Err(e) => return Err(e),
             };
             match org.find_by_email_within(&create.email, &options).await? {
-                Some(existing) => return Ok(Invited::Existing(existing)),
+                Some(existing) => return Ok(Invited::found(existing, &create.roles)),
                 // Deleted between the 409 and the lookup: try to create it again.
                 None if round < CREATE_OR_GET_ROUNDS => continue,
                 None => return Err(conflict),
@@ -283,7 +336,7 @@ impl CreateOrGet {
     }
 }
 
-crate::call::awaitable!(CreateOrGet => Result<Invited, Error>);
+crate::call::awaitable!(CreateOrGetInvitation => Result<Invited, Error>);
 
 /// A created invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -70,10 +70,10 @@
 //! use futures::TryStreamExt;
 //!
 //! let n = org.count().await?;                                   // builders can be awaited
-//! let first_page = org.list().page_size(10).page().await?;     // exactly one request
-//! let everyone: Vec<_> = org.list().search("example.com").stream().try_collect().await?;
+//! let first_page = org.list().page_size(10).send().await?;     // exactly one request
+//! let everyone: Vec<_> = org.list().search("example.com").collect().await?;
 //! let bob = org.find_by_email("bob@example.com").await?;
-//! if let Some(invitation) = org.get_opt("8c1e…").await? {
+//! if let Some(invitation) = org.get("8c1e…").optional().await? {
 //!     org.resend(&invitation.id).await?;
 //!     org.delete(&invitation.id).await?;
 //! }
@@ -83,7 +83,7 @@
 //! `stream()` and `pages()` request one page at a time as they are read, never yield an
 //! invitation twice (the server's offset paging can repeat them), and fail with
 //! [`ErrorKind::RepeatedPage`] rather than loop forever on a server that ignores offsets.
-//! `get` fails with [`ErrorKind::NotFound`] on a missing invitation; `get_opt` and
+//! `get` fails with [`ErrorKind::NotFound`] on a missing invitation; `get(id).optional()` and
 //! `find_by_email` answer `None`.
 //!
 //! # What the server does that shapes your code
@@ -131,7 +131,6 @@ pub mod blocking;
 mod bulk;
 mod call;
 mod client;
-mod clock;
 mod create;
 mod error;
 mod list;
@@ -150,24 +149,23 @@ pub use phasetwo_invitations_client as raw;
 
 pub use auth::{BoxError, BoxFuture, TokenProvider};
 pub use bulk::{
-    BulkReport, CreateMany, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, Failure, ItemResult,
-    NewInvitation, Outcome,
+    BulkReport, CreateManyInvitations, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, Failure,
+    ItemResult, NewInvitation, Outcome,
 };
 pub use call::REQUEST_ID_HEADER;
 pub use client::{
     Client, ClientBuilder, DEFAULT_AUTH_REALM, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
 };
-pub use clock::{Clock, TokioClock};
-pub use create::{CreateInvitation, CreateOrGet, Created, Invited};
+pub use create::{CreateInvitation, CreateOrGetInvitation, Created, Invited};
 pub use error::{Error, ErrorKind};
 pub use list::{DEFAULT_PAGE_SIZE, ListInvitations, MAX_PAGES_WITHOUT_NEWS};
-pub use me::{ListMyInvitations, MyInvitations, Respond};
+pub use me::{ListMyInvitations, MyInvitations, RespondToInvitation};
 pub use org::{
-    CountInvitations, DeleteInvitation, GetInvitation, GetInvitationOpt, OrgInvitations,
+    CountInvitations, DeleteInvitation, GetInvitation, GetOptionalInvitation, OrgInvitations,
     ResendInvitation,
 };
 pub use retry::RetryConfig;
-pub use revoke::{RevocationPlan, Revoke, Select};
+pub use revoke::{RevocationPlan, RevokeInvitations, SelectInvitations};
 
 pub use model::Invitation;
 

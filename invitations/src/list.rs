@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::{Stream, stream};
+use futures_util::{Stream, TryStreamExt, stream};
 
 use crate::call::{CallOptions, call_builder};
 use crate::error::{Error, ErrorKind};
@@ -156,9 +156,11 @@ impl ListInvitations {
         Ok(page)
     }
 
-    /// Exactly one request: the page at [`offset`](Self::offset) of
+    /// One page, exactly one request: the page at [`offset`](Self::offset) of
     /// [`page_size`](Self::page_size) invitations (fewer with [`max_items`](Self::max_items)).
-    pub async fn page(self) -> Result<Vec<Invitation>, Error> {
+    /// Awaiting the builder does the same. For every page, see [`collect`](Self::collect),
+    /// [`stream`](Self::stream) and [`pages`](Self::pages).
+    pub async fn send(self) -> Result<Vec<Invitation>, Error> {
         self.check()
             .map_err(|e| e.with_operation(operation::LIST))?;
         let size = u64::from(self.page_size).min(self.max_items.unwrap_or(u64::MAX));
@@ -168,9 +170,10 @@ impl ListInvitations {
         self.fetch(self.offset, size).await
     }
 
-    /// Same as [`page`](Self::page).
-    pub async fn send(self) -> Result<Vec<Invitation>, Error> {
-        self.page().await
+    /// Every page, collected: all invitations (up to [`max_items`](Self::max_items)), each
+    /// once. Holds them all in memory; [`stream`](Self::stream) reads them as they come.
+    pub async fn collect(self) -> Result<Vec<Invitation>, Error> {
+        self.stream().try_collect().await
     }
 
     /// All pages, requested one after the other as the stream is read. Stops after a short

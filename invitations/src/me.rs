@@ -55,8 +55,8 @@ impl MyInvitations {
     }
 
     /// Accepts an invitation: the user joins the organization.
-    pub fn accept(&self, invitation_id: impl Into<String>) -> Respond {
-        Respond {
+    pub fn accept(&self, invitation_id: impl Into<String>) -> RespondToInvitation {
+        RespondToInvitation {
             me: self.clone(),
             options: CallOptions::default(),
             id: invitation_id.into(),
@@ -65,8 +65,8 @@ impl MyInvitations {
     }
 
     /// Rejects an invitation: it is deleted.
-    pub fn reject(&self, invitation_id: impl Into<String>) -> Respond {
-        Respond {
+    pub fn reject(&self, invitation_id: impl Into<String>) -> RespondToInvitation {
+        RespondToInvitation {
             me: self.clone(),
             options: CallOptions::default(),
             id: invitation_id.into(),
@@ -106,14 +106,14 @@ call_builder!(ListMyInvitations => Vec<Invitation>);
 /// Builder of [`MyInvitations::accept`] and [`MyInvitations::reject`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
-pub struct Respond {
+pub struct RespondToInvitation {
     me: MyInvitations,
     options: CallOptions,
     id: String,
     accept: bool,
 }
 
-impl Respond {
+impl RespondToInvitation {
     /// Sends the answer.
     pub async fn send(self) -> Result<(), Error> {
         let op = if self.accept {
@@ -158,4 +158,4 @@ impl Respond {
     }
 }
 
-call_builder!(Respond => ());
+call_builder!(RespondToInvitation => ());

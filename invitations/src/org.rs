@@ -108,21 +108,11 @@ impl OrgInvitations {
     }
 
     /// One invitation by id; a [`NotFound`](crate::ErrorKind::NotFound) error when there is
-    /// none. The rule across the API: `get` fails on what is missing, `get_opt` and `find_*`
+    /// none; [`optional`](GetInvitation::optional) makes a missing invitation `None`. The rule
+    /// across the API: `get` fails on what is missing, `get(id).optional()` and `find_*`
     /// answer `None`.
     pub fn get(&self, invitation_id: impl Into<String>) -> GetInvitation {
         GetInvitation {
-            org: self.clone(),
-            options: CallOptions::default(),
-            id: invitation_id.into(),
-        }
-    }
-
-    /// One invitation by id, or `None` when the server says the organization has no invitation
-    /// with this id. Any other 404 (an unknown organization, a wrong base path) is still an
-    /// error.
-    pub fn get_opt(&self, invitation_id: impl Into<String>) -> GetInvitationOpt {
-        GetInvitationOpt {
             org: self.clone(),
             options: CallOptions::default(),
             id: invitation_id.into(),
@@ -204,20 +194,28 @@ impl GetInvitation {
     pub async fn send(self) -> Result<Invitation, Error> {
         fetch_one(&self.org, &self.options, &self.id).await
     }
+
+    /// The same request, answering `None` when the server says the organization has no
+    /// invitation with this id. Any other 404 (an unknown organization, a wrong base path)
+    /// is still an error.
+    pub fn optional(self) -> GetOptionalInvitation {
+        let GetInvitation { org, options, id } = self;
+        GetOptionalInvitation { org, options, id }
+    }
 }
 
 call_builder!(GetInvitation => Invitation);
 
-/// Builder of [`OrgInvitations::get_opt`].
+/// Builder of [`GetInvitation::optional`].
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until sent"]
-pub struct GetInvitationOpt {
+pub struct GetOptionalInvitation {
     org: OrgInvitations,
     options: CallOptions,
     id: String,
 }
 
-impl GetInvitationOpt {
+impl GetOptionalInvitation {
     /// The invitation, or `None` when the organization has no invitation with this id. An
     /// unknown organization or realm is still an error: a wrong organization id does not
     /// look like a missing invitation.
@@ -230,7 +228,7 @@ impl GetInvitationOpt {
     }
 }
 
-call_builder!(GetInvitationOpt => Option<Invitation>);
+call_builder!(GetOptionalInvitation => Option<Invitation>);
 
 /// One `GET …/invitations/{id}`.
 async fn fetch_one(

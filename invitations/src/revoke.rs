@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
@@ -16,7 +16,7 @@ use crate::validate;
 
 impl OrgInvitations {
     /// Invitations chosen by exact predicates, to list or to plan their revocation. A
-    /// selection with no predicate is refused unless it asks for [`all`](Select::all).
+    /// selection with no predicate is refused unless it asks for [`all`](SelectInvitations::all).
     ///
     /// ```no_run
     /// # async fn demo(org: phasetwo_invitations::OrgInvitations) -> Result<(), phasetwo_invitations::Error> {
@@ -28,8 +28,8 @@ impl OrgInvitations {
     /// println!("{report}");
     /// # Ok(()) }
     /// ```
-    pub fn select(&self) -> Select {
-        Select {
+    pub fn select(&self) -> SelectInvitations {
+        SelectInvitations {
             org: self.clone(),
             email: None,
             domain: None,
@@ -41,8 +41,8 @@ impl OrgInvitations {
 
     /// Revokes exactly these invitations, by id, as a bulk run; an id already gone is
     /// reported as such.
-    pub fn revoke<I: Into<String>>(&self, ids: impl IntoIterator<Item = I>) -> Revoke {
-        Revoke {
+    pub fn revoke<I: Into<String>>(&self, ids: impl IntoIterator<Item = I>) -> RevokeInvitations {
+        RevokeInvitations {
             org: self.clone(),
             items: ids
                 .into_iter()
@@ -58,8 +58,8 @@ type Filter = Arc<dyn Fn(&Invitation) -> bool + Send + Sync>;
 /// Builder of [`OrgInvitations::select`]. An invitation is selected when it meets every
 /// predicate given.
 #[derive(Clone)]
-#[must_use = "a selection does nothing until listed or planned"]
-pub struct Select {
+#[must_use = "a selection does nothing until collected, counted or planned"]
+pub struct SelectInvitations {
     org: OrgInvitations,
     email: Option<String>,
     domain: Option<String>,
@@ -68,9 +68,9 @@ pub struct Select {
     all: bool,
 }
 
-impl fmt::Debug for Select {
+impl fmt::Debug for SelectInvitations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Select")
+        f.debug_struct("SelectInvitations")
             .field("org", &self.org)
             .field("email", &self.email)
             .field("domain", &self.domain)
@@ -81,7 +81,7 @@ impl fmt::Debug for Select {
     }
 }
 
-impl Select {
+impl SelectInvitations {
     /// The invitation of exactly this email (compared trimmed and lower-cased).
     pub fn email(mut self, email: impl Into<String>) -> Self {
         self.email = Some(email.into());
@@ -148,9 +148,13 @@ impl Select {
         })
     }
 
-    /// Lists the selected invitations (every page, then the predicates).
-    pub async fn list(self) -> Result<Vec<Invitation>, Error> {
-        let checked = self.checked()?;
+    /// The selected invitations, one by one, as the pages are read: every page, then the
+    /// predicates. A selection refused (see [`all`](Self::all)) is the stream's one item.
+    pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
+        let checked = match self.checked() {
+            Ok(checked) => checked,
+            Err(refused) => return stream::once(async { Err(refused) }).left_stream(),
+        };
         // The server's substring search narrows what is listed; the exact predicates decide.
         let narrowing = checked
             .email
@@ -161,11 +165,26 @@ impl Select {
         if let Some(text) = narrowing {
             list = list.search(text);
         }
-        let all: Vec<Invitation> = list.stream().try_collect().await?;
-        Ok(all
-            .into_iter()
-            .filter(|i| checked.keeps(i) && self.filters.iter().all(|keep| keep(i)))
-            .collect())
+        let filters = self.filters;
+        list.stream()
+            .try_filter(move |i| {
+                let kept = checked.keeps(i) && filters.iter().all(|keep| keep(i));
+                std::future::ready(kept)
+            })
+            .right_stream()
+    }
+
+    /// The selected invitations, collected.
+    pub async fn collect(self) -> Result<Vec<Invitation>, Error> {
+        self.stream().try_collect().await
+    }
+
+    /// How many invitations the selection holds, counted as the pages are read. The
+    /// organization's total, in one request, is [`OrgInvitations::count`].
+    pub async fn count(self) -> Result<u64, Error> {
+        self.stream()
+            .try_fold(0, |n, _| async move { Ok(n + 1) })
+            .await
     }
 
     /// Lists the selected invitations as a plan: review it, then
@@ -174,7 +193,7 @@ impl Select {
         let org = self.org.clone();
         Ok(RevocationPlan {
             org,
-            invitations: self.list().await?,
+            invitations: self.collect().await?,
         })
     }
 }
@@ -215,8 +234,8 @@ impl RevocationPlan {
     }
 
     /// Revokes the planned invitations.
-    pub fn apply(&self) -> Revoke {
-        Revoke {
+    pub fn apply(&self) -> RevokeInvitations {
+        RevokeInvitations {
             org: self.org.clone(),
             items: self
                 .invitations
@@ -231,14 +250,14 @@ impl RevocationPlan {
 /// Builder of [`OrgInvitations::revoke`] and [`RevocationPlan::apply`].
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until run"]
-pub struct Revoke {
+pub struct RevokeInvitations {
     org: OrgInvitations,
     /// Id, and email when known (empty for a revocation by id alone).
     items: Vec<(String, String)>,
     concurrency: usize,
 }
 
-impl Revoke {
+impl RevokeInvitations {
     /// Revocations in flight at once (at least 1). Default [`DEFAULT_CONCURRENCY`].
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -259,7 +278,7 @@ impl Revoke {
     /// gone" for what it deleted itself); errors that would fail every item (401, an unknown
     /// organization) stop the run.
     pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
-        let Revoke {
+        let RevokeInvitations {
             org,
             items,
             concurrency,
@@ -305,4 +324,4 @@ impl Revoke {
     }
 }
 
-crate::call::awaitable!(Revoke => BulkReport);
+crate::call::awaitable!(RevokeInvitations => BulkReport);

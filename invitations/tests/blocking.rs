@@ -36,13 +36,14 @@ fn every_operation_from_a_plain_function() {
     assert_eq!(created.email(), "alice@example.com");
     let found = org.get(created.id()).send().unwrap();
     assert_eq!(found.roles, ["member"]);
-    assert!(org.get_opt("no-such-id").send().unwrap().is_none());
+    assert!(org.get("no-such-id").optional().send().unwrap().is_none());
     assert_eq!(
         org.get("no-such-id").send().unwrap_err().kind(),
         ErrorKind::NotFound
     );
     let again = org
         .create("alice@example.com")
+        .roles(["member"])
         .or_existing()
         .send()
         .unwrap();
@@ -64,7 +65,7 @@ fn every_operation_from_a_plain_function() {
         .map(|i| i.unwrap().email)
         .collect();
     assert_eq!(emails.len(), 26);
-    assert_eq!(org.list().page_size(7).page().unwrap().len(), 7);
+    assert_eq!(org.list().page_size(7).send().unwrap().len(), 7);
     assert!(org.find_by_email("p3@example.com").unwrap().is_some());
 
     let plan = org.select().search("p1").plan_revocation().unwrap();
@@ -126,7 +127,7 @@ fn blocking_clients_sharing_one_async_client_do_not_stall() {
     let shared = phasetwo_invitations::Client::builder()
         .base_url(fixture.server.url())
         .bearer_token(MANAGE_TOKEN)
-        .request_timeout(Duration::from_secs(5))
+        .attempt_timeout(Duration::from_secs(5))
         .retry(phasetwo_invitations::RetryConfig::disabled())
         .build()
         .unwrap();

@@ -146,16 +146,10 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
         .send()
         .await?;
     let id = created.id().to_owned(); // parsed from the 201's Location header
-    let found = org.get(&id).send().await?; // NotFound on 404; get_opt gives None
+    let found = org.get(&id).send().await?; // NotFound on 404; get(id).optional() gives None
     let n: u64 = org.count().send().await?;
-    let all: Vec<_> = org
-        .list()
-        .search("alice")
-        .page_size(50)
-        .stream()
-        .try_collect()
-        .await?;
-    let first_page = org.list().page_size(10).page().await?; // exactly one request
+    let all: Vec<_> = org.list().search("alice").page_size(50).collect().await?;
+    let first_page = org.list().page_size(10).send().await?; // exactly one request
     match org.create("alice@example.com").send().await {
         Err(e) if e.kind() == ErrorKind::AlreadyInvited => {} // the server's 409 "already exists"
         other => panic!("{other:?}"),
@@ -268,7 +262,7 @@ async fn invalid_input_is_refused_before_sending() {
             "org_id",
         ),
         (client.my_invitations(crlf).list().await.map(drop), "realm"),
-        (org.list().page_size(0).page().await.map(drop), "page_size"),
+        (org.list().page_size(0).send().await.map(drop), "page_size"),
         (
             org.list()
                 .offset(u64::from(u32::MAX))
@@ -310,7 +304,7 @@ async fn invalid_input_is_refused_before_sending() {
         .await;
     org.list()
         .search("A\r\nX-Injected: 1")
-        .page()
+        .send()
         .await
         .unwrap();
     search.assert_async().await;
@@ -357,7 +351,7 @@ async fn search_is_lower_cased_and_max_items_limits_the_request() {
         .offset(5)
         .page_size(20)
         .max_items(3)
-        .page()
+        .send()
         .await
         .unwrap();
     assert_eq!(page.len(), 3);
@@ -457,8 +451,7 @@ async fn stream_fails_when_the_server_ignores_first() {
         .invitations("acme", ORG)
         .list()
         .page_size(2)
-        .stream()
-        .try_collect()
+        .collect()
         .await;
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
@@ -725,7 +718,7 @@ async fn undecodable_success_keeps_status_and_first_bytes() {
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
-    let e = org.list().page().await.unwrap_err();
+    let e = org.list().send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(200));
     assert_eq!(e.body_snippet(), Some(r#"[{"id": 42, "email": "x"}"#));
@@ -761,7 +754,7 @@ async fn created_without_a_usable_location_is_its_own_error() {
 }
 
 #[tokio::test]
-async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
+async fn get_is_not_found_optional_is_none_and_delete_is_not_found_on_404() {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -771,7 +764,7 @@ async fn get_is_not_found_get_opt_is_none_and_delete_is_not_found_on_404() {
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
-    assert!(org.get_opt("gone").await.unwrap().is_none());
+    assert!(org.get("gone").optional().await.unwrap().is_none());
     assert!(org.get("gone").await.unwrap_err().is_not_found());
     let e = org.delete("gone").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
@@ -804,7 +797,7 @@ async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine()
             })
             .await;
         let org = client(&server).invitations("acme", ORG);
-        let e = org.get_opt("some-id").await.unwrap_err();
+        let e = org.get("some-id").optional().await.unwrap_err();
         assert!(e.is_not_found(), "{body}: {e}");
         let e = org.delete("some-id").ignore_missing().await.unwrap_err();
         assert!(e.is_not_found(), "{body}: {e}");
@@ -836,15 +829,20 @@ async fn transport_failures_are_typed() {
             when.method(GET);
             then.status(200)
                 .json_body(json!(1))
-                .delay(Duration::from_secs(5));
+                .delay(Duration::from_millis(400));
         })
         .await;
     let slow = builder(&server)
-        .request_timeout(Duration::from_millis(200))
+        .attempt_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let e = slow.invitations("acme", ORG).count().await.unwrap_err();
+    let org = slow.invitations("acme", ORG);
+    let e = org.count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("no answer within 200 ms"), "{e}");
+    // A call's own attempt limit replaces the client's, longer as well as shorter.
+    let patient = org.count().attempt_timeout(Duration::from_secs(5)).await;
+    assert_eq!(patient.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -1142,7 +1140,7 @@ async fn an_answer_over_the_size_limit_is_refused_not_buffered() {
     let e = small
         .invitations("acme", ORG)
         .list()
-        .page()
+        .send()
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
@@ -1153,7 +1151,7 @@ async fn an_answer_over_the_size_limit_is_refused_not_buffered() {
         client(&server)
             .invitations("acme", ORG)
             .list()
-            .page()
+            .send()
             .await
             .unwrap()
             .len(),

@@ -105,7 +105,7 @@ async fn hostile_responses_give_typed_errors() {
         let result = hostile_client(&server)
             .invitations("acme", "org-1")
             .list()
-            .page()
+            .send()
             .await;
         let what = format!("{status} {content_type} {:?}", &body[..body.len().min(40)]);
         match expected {
@@ -242,7 +242,7 @@ async fn a_stalled_error_body_ends_at_the_attempt_limit() {
         .base_url(format!("http://127.0.0.1:{port}"))
         .bearer_token(TOKEN)
         .retry(RetryConfig::disabled())
-        .request_timeout(Duration::from_secs(20))
+        .attempt_timeout(Duration::from_secs(20))
         .build()
         .unwrap();
     let started = Instant::now();
@@ -317,7 +317,7 @@ async fn a_chunked_answer_over_the_size_limit_is_refused() {
     let e = limited(answer_once(answer.clone()), 2048)
         .invitations("acme", "org-1")
         .list()
-        .page()
+        .send()
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
@@ -326,7 +326,7 @@ async fn a_chunked_answer_over_the_size_limit_is_refused() {
     let page = limited(answer_once(answer), 64 * 1024)
         .invitations("acme", "org-1")
         .list()
-        .page()
+        .send()
         .await
         .unwrap();
     assert_eq!(page.len(), 100);
@@ -391,12 +391,12 @@ proptest! {
                 .base_url(format!("http://127.0.0.1:{port}"))
                 .bearer_token(TOKEN)
                 .retry(RetryConfig::disabled())
-                .request_timeout(Duration::from_secs(3))
+                .attempt_timeout(Duration::from_secs(3))
                 .build()
                 .unwrap();
             let org = client.invitations("acme", "org-1");
             let outcome = match operation {
-                0 => org.list().page().await.map(drop),
+                0 => org.list().send().await.map(drop),
                 1 => org.count().await.map(drop),
                 2 => org.create("a@x.io").await.map(drop),
                 _ => org.get("x").await.map(drop),
@@ -445,7 +445,7 @@ async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
             })
             .await;
         let org = hostile_client(&origin).invitations("acme", "org-1");
-        let e = org.list().search("alice").page().await.unwrap_err();
+        let e = org.list().search("alice").send().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Redirect, "{status}: {e:?}");
         assert_eq!(e.status().map(|s| s.as_u16()), Some(status));
         let text = e.to_string();
@@ -594,6 +594,6 @@ async fn listings_end_and_never_repeat_against_servers_that_do_not_page() {
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
     assert!(e.to_string().contains("ignores `max`"), "{e}");
     assert_eq!(requests.load(Ordering::SeqCst), 1);
-    let e = org.list().page_size(7).page().await.unwrap_err();
+    let e = org.list().page_size(7).send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
 }

@@ -4,7 +4,7 @@
 
 use httpmock::prelude::*;
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
-use phasetwo_invitations_testing::support::{TraceCapture, VirtualClock};
+use phasetwo_invitations_testing::support::TraceCapture;
 use serde_json::json;
 
 const ORG_PATH: &str = "/realms/acme/orgs/o1/invitations";
@@ -35,7 +35,6 @@ async fn traced_create(log_emails: bool) -> String {
         .base_url(server.base_url())
         .bearer_token(TOKEN)
         .retry(RetryConfig::default().without_jitter())
-        .clock(VirtualClock::new())
         .log_emails(log_emails)
         .build()
         .unwrap();

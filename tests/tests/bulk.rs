@@ -332,11 +332,14 @@ async fn an_empty_selection_is_refused_unless_all_is_asked_for() {
     let odd = org
         .select()
         .all()
-        .filter(|i| i.email.starts_with("p0") || i.email.starts_with("p2"))
-        .list()
-        .await
-        .unwrap();
-    assert_eq!(odd.len(), 2);
+        .filter(|i| i.email.starts_with("p0") || i.email.starts_with("p2"));
+    assert_eq!(odd.clone().collect().await.unwrap().len(), 2);
+    // A selection counts what it matches; the organization's count is every invitation.
+    assert_eq!(odd.count().await.unwrap(), 2);
+    assert_eq!(org.count().await.unwrap(), 3);
+    // A refused selection is refused by every way of reading it.
+    let e = org.select().search(" ").count().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
 
 /// Revoking ids: each is revoked or reported gone; an unusable id is invalid, not sent.

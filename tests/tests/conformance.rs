@@ -8,7 +8,6 @@
 //!
 //! Each case makes its own organizations and users, so the cases run in parallel on one server.
 
-use futures::TryStreamExt;
 use invitations_tests::target::Target;
 use phasetwo_invitations::{ErrorKind, Invited};
 use phasetwo_invitations_testing::BUILT_IN_ROLES;
@@ -181,6 +180,25 @@ async fn an_invitation_has_the_fields_the_server_fills() {
     assert!(
         shape,
         "yyyy-MM-ddTHH:mmZ (minutes, UTC), not RFC 3339: {created_at}"
+    );
+    // ... which the typed accessor reads as the minute it was made (clocks may differ a little).
+    let typed = target
+        .manager()
+        .invitations(target.realm(), &org)
+        .get(&id)
+        .await
+        .unwrap();
+    let made = typed
+        .created_at_utc()
+        .expect("createdAt reads as a time")
+        .timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - 300..=now + 60).contains(&made),
+        "{created_at} is not about now"
     );
     assert!(
         invitation["inviterId"]
@@ -378,21 +396,31 @@ async fn create_or_existing_is_one_call_safe_to_repeat() {
         .await
         .unwrap();
     assert!(first.was_created());
-    let second = org
+    // Asked again with the same roles: the same invitation.
+    let again = org
         .create(email.to_uppercase())
+        .roles(["member"])
         .or_existing()
         .await
         .unwrap();
-    match &second {
-        Invited::Existing(existing) => {
+    assert!(
+        matches!(&again, Invited::Existing(i) if i.id == first.id()),
+        "{again:?}"
+    );
+    assert_eq!(again.email(), first.email());
+    // Asked with other roles: the same invitation, unchanged, and the difference told.
+    let other = org
+        .create(&email)
+        .roles(["admin"])
+        .or_existing()
+        .await
+        .unwrap();
+    match &other {
+        Invited::ExistingWithOtherRoles(existing) => {
             assert_eq!(existing.id, first.id());
-            assert_eq!(
-                existing.roles,
-                ["member"],
-                "the existing invitation, unchanged"
-            );
+            assert_eq!(existing.roles, ["member"], "unchanged");
         }
-        Invited::Created(_) => panic!("created twice"),
+        _ => panic!("roles that differ are told: {other:?}"),
     }
     let e = org.create(&member).or_existing().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyMember);
@@ -585,7 +613,7 @@ async fn a_view_only_client_reads_and_resends_but_cannot_create_or_delete() {
     let created = manager.create(target.email("viewed")).send().await.unwrap();
     let viewer = target.viewer().invitations(target.realm(), &org_id);
     assert_eq!(viewer.count().await.unwrap(), 1);
-    assert_eq!(viewer.list().page().await.unwrap().len(), 1);
+    assert_eq!(viewer.list().send().await.unwrap().len(), 1);
     assert_eq!(viewer.get(created.id()).await.unwrap().id, created.id());
     // The server checks no manage right on resend.
     viewer.resend(created.id()).send().await.unwrap();
@@ -664,13 +692,13 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
     let org = target.manager().invitations(target.realm(), "no-such-org");
     for e in [
         org.count().await.unwrap_err(),
-        org.list().page().await.unwrap_err(),
+        org.list().send().await.unwrap_err(),
         org.create(target.email("lost")).send().await.unwrap_err(),
     ] {
         assert!(e.is_not_found(), "{e:?}");
         assert_eq!(e.server_message(), Some("no-such-org not found"));
     }
-    let e = org.get_opt("x").send().await.unwrap_err();
+    let e = org.get("x").optional().send().await.unwrap_err();
     assert!(
         e.is_not_found(),
         "get tells a missing organization from a missing invitation"
@@ -678,7 +706,8 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
     let no_realm = target.manager().invitations("no-such-realm", "any");
     assert!(
         no_realm
-            .get_opt("x")
+            .get("x")
+            .optional()
             .send()
             .await
             .unwrap_err()
@@ -687,7 +716,7 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
     let known = target
         .manager()
         .invitations(target.realm(), target.new_org().await);
-    assert!(known.get_opt("x").send().await.unwrap().is_none());
+    assert!(known.get("x").optional().send().await.unwrap().is_none());
     assert!(known.get("x").send().await.unwrap_err().is_not_found());
 }
 
@@ -705,13 +734,13 @@ async fn another_organizations_invitation_is_not_found_here() {
         .send()
         .await
         .unwrap();
-    assert!(org_b.get_opt(created.id()).await.unwrap().is_none());
+    assert!(org_b.get(created.id()).optional().await.unwrap().is_none());
     let e = org_b.delete(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     let e = org_b.resend(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     assert!(
-        org_a.get_opt(created.id()).await.unwrap().is_some(),
+        org_a.get(created.id()).optional().await.unwrap().is_some(),
         "untouched"
     );
 }
@@ -812,7 +841,7 @@ async fn the_search_is_a_case_sensitive_substring_of_the_stored_email() {
     let found = request(&target, "GET", &search(middle), Some(&token), None).await;
     assert_eq!(found.json().as_array().map(Vec::len), Some(1));
     // The facade lower-cases the search for the server.
-    let through_facade = org.list().search("FINDER").page().await.unwrap();
+    let through_facade = org.list().search("FINDER").send().await.unwrap();
     assert_eq!(through_facade.len(), 1);
 }
 
@@ -863,13 +892,7 @@ async fn the_list_returns_100_by_default_and_count_is_the_total() {
     let count = request(&target, "GET", &format!("{path}/count"), Some(&token), None).await;
     assert_eq!((count.status, count.body.as_str()), (200, "103"));
     assert!(count.content_type.starts_with("application/json"));
-    let streamed: Vec<_> = org
-        .list()
-        .page_size(10)
-        .stream()
-        .try_collect()
-        .await
-        .unwrap();
+    let streamed: Vec<_> = org.list().page_size(10).collect().await.unwrap();
     assert_eq!(streamed.len(), 103);
     assert_eq!(org.count().await.unwrap(), 103);
 }
@@ -1064,7 +1087,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
     me.accept(first.id()).send().await.unwrap();
     let org_a = manager.invitations(target.realm(), &a);
     assert!(
-        org_a.get_opt(first.id()).await.unwrap().is_none(),
+        org_a.get(first.id()).optional().await.unwrap().is_none(),
         "accepting removes the invitation"
     );
     let e = org_a.create(&email).send().await.unwrap_err();
@@ -1077,7 +1100,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
     me.reject(second.id()).send().await.unwrap();
     let org_b = manager.invitations(target.realm(), &b);
     assert!(
-        org_b.get_opt(second.id()).await.unwrap().is_none(),
+        org_b.get(second.id()).optional().await.unwrap().is_none(),
         "rejecting removes the invitation"
     );
     org_b

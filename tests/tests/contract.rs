@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
 use phasetwo_invitations::{Client, ErrorKind, RetryConfig};
 use phasetwo_invitations_testing::{FakeServer, Permission};
 use serde_json::Value;
@@ -133,7 +132,7 @@ async fn odd_path_values_through_prism_proxy_match_the_spec() {
 
     let org = client(&prism.url, "admin").invitations(realm, org_id);
     let created = org.create("alice@example.com").await.unwrap();
-    assert_eq!(org.list().page_size(5).page().await.unwrap().len(), 1);
+    assert_eq!(org.list().page_size(5).send().await.unwrap().len(), 1);
     assert_eq!(org.get(created.id()).await.unwrap().id, created.id());
     assert_eq!(org.count().await.unwrap(), 1);
     org.resend(created.id()).await.unwrap();
@@ -178,7 +177,7 @@ async fn facade_requests_are_valid_for_prism_mock() {
         .search("alice")
         .offset(0)
         .page_size(10)
-        .page()
+        .send()
         .await
         .unwrap();
     org.get("inv-1").await.unwrap();
@@ -240,22 +239,16 @@ async fn traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec(
         .search("example")
         .offset(1)
         .page_size(2)
-        .page()
+        .send()
         .await
         .unwrap();
     assert_eq!(page.len(), 2);
-    let all: Vec<_> = org
-        .list()
-        .page_size(1)
-        .stream()
-        .try_collect()
-        .await
-        .unwrap();
+    let all: Vec<_> = org.list().page_size(1).collect().await.unwrap();
     assert_eq!(all.len(), 3);
     assert!(org.find_by_email(minimal.email()).await.unwrap().is_some());
     let found = org.get(full.id()).await.unwrap();
     assert_eq!(found.attributes["team"], ["blue", "green"]);
-    assert!(org.get_opt("no-such-id").await.unwrap().is_none());
+    assert!(org.get("no-such-id").optional().await.unwrap().is_none());
     assert_eq!(org.count().await.unwrap(), 3);
     org.resend(minimal.id()).await.unwrap();
     org.delete(minimal.id()).await.unwrap();

@@ -30,15 +30,9 @@ async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo
     assert_eq!(found.attributes["team"], ["blue"]);
     let n: u64 = org.count().send().await?;
     assert_eq!(n, 1);
-    let all: Vec<_> = org
-        .list()
-        .search("ALICE")
-        .page_size(50)
-        .stream()
-        .try_collect()
-        .await?;
+    let all: Vec<_> = org.list().search("ALICE").page_size(50).collect().await?;
     assert_eq!(all.len(), 1, "the search is lower-cased for the server");
-    let first_page = org.list().page_size(10).page().await?;
+    let first_page = org.list().page_size(10).send().await?;
     assert_eq!(first_page.len(), 1);
     match org.create("alice@example.com").send().await {
         Err(e) if e.kind() == ErrorKind::AlreadyInvited => {}
@@ -61,7 +55,7 @@ async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo
         other => panic!("{other:?}"),
     }
     assert!(
-        org.get_opt(&id).await?.is_none(),
+        org.get(&id).optional().await?.is_none(),
         "accepting removed the invitation"
     );
     let e = org.delete(&id).send().await.unwrap_err();
@@ -124,8 +118,7 @@ async fn paging_over_many_invitations_sees_each_once() {
         .list()
         .search("user1")
         .max_items(15)
-        .stream()
-        .try_collect()
+        .collect()
         .await
         .unwrap();
     assert_eq!(some.len(), 15);
@@ -225,7 +218,7 @@ async fn throttling_and_unavailability_are_ridden_out() {
         1,
     ));
     org.create("a@x.io").await.unwrap();
-    assert_eq!(org.list().page().await.unwrap().len(), 1);
+    assert_eq!(org.list().send().await.unwrap().len(), 1);
     assert_eq!(server.invitations("acme", "org-1").len(), 1);
 }
 
@@ -236,14 +229,14 @@ async fn broken_bodies_are_typed_errors() {
     let org = client.invitations("acme", "org-1");
     let list = Scope::Operation(operation::LIST);
     server.inject(Fault::new(list.clone(), FaultAction::NonJsonBody, 1));
-    let e = org.list().page().await.unwrap_err();
+    let e = org.list().send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(200));
     assert!(e.body_snippet().unwrap().starts_with("<html>"));
 
     // A cut body is a broken connection: a read is retried and succeeds.
     server.inject(Fault::new(list, FaultAction::TruncatedBody, 1));
-    assert_eq!(org.list().page().await.unwrap().len(), 1);
+    assert_eq!(org.list().send().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -319,7 +312,10 @@ async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{operation}: {e:?}"));
-        assert!(org.get_opt(&id).await.unwrap().is_none(), "{operation}");
+        assert!(
+            org.get(&id).optional().await.unwrap().is_none(),
+            "{operation}"
+        );
         assert_eq!(server.faults_applied(), usize::from(accept) + 1);
     }
     assert_eq!(server.members("acme", "org-1"), ["bo@example.com"]);

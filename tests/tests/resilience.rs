@@ -50,7 +50,7 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
         .base_url(server.url())
         .bearer_token(TOKEN)
         // Slower answers than this are given up on, and the create is retried.
-        .request_timeout(Duration::from_millis(300))
+        .attempt_timeout(Duration::from_millis(300))
         .retry(
             quick_retries()
                 .max_attempts(10)

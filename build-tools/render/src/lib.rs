@@ -20,9 +20,14 @@ pub const CODE_HEADER: &str = "\
 ///   request (tokens expire), and forgetting the impl is a compile error rather than a
 ///   silently unauthenticated client;
 /// - `schemars::JsonSchema` derived on models so users can emit their JSON Schemas;
-/// - `BTreeMap` for `attributes`, so serialised requests are deterministic.
+/// - `BTreeMap` for `attributes`, so serialised requests are deterministic;
+/// - every schema's type `#[non_exhaustive]`: a field the spec adds is then a minor change
+///   for the crates that use it (they build values with the generated builders or serde,
+///   not struct literals).
 pub fn render(spec_text: &str) -> Result<String, Error> {
-    use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+    use progenitor::{
+        GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypePatch,
+    };
 
     let spec: openapiv3::OpenAPI =
         serde_yaml_ng::from_str(spec_text).map_err(|e| format!("spec is not OpenAPI 3.0: {e}"))?;
@@ -34,6 +39,11 @@ pub fn render(spec_text: &str) -> Result<String, Error> {
         .with_inner_type("crate::Hooks".parse().map_err(|e| format!("{e}"))?)
         .with_derive("schemars::JsonSchema")
         .with_map_type("::std::collections::BTreeMap");
+    let mut open_to_new_fields = TypePatch::default();
+    open_to_new_fields.with_attr("#[non_exhaustive]");
+    for name in spec.components.iter().flat_map(|c| c.schemas.keys()) {
+        settings.with_patch(name, &open_to_new_fields);
+    }
     let tokens = Generator::new(&settings).generate_tokens(&spec)?;
     let file: syn::File = syn::parse2(tokens)?;
     Ok(format!("{CODE_HEADER}{}", prettyplease::unparse(&file)))

@@ -7,6 +7,7 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///An error body sent by Keycloak or the Phase Two extension.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -34,7 +35,8 @@ pub mod types {
             Default::default()
         }
     }
-    ///`InvitationRepresentation`
+    ///An invitation to join an organization, as the server stores it.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -43,6 +45,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct InvitationRepresentation {
+        ///Free-form attributes stored with the invitation, each a list of values.
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: BTreeMap::is_empty"
@@ -51,28 +54,35 @@ pub mod types {
             ::std::string::String,
             ::std::vec::Vec<::std::string::String>,
         >,
+        ///When the invitation was made, in UTC at minute precision, in the server's form `yyyy-MM-ddTHH:mmZ` (no seconds, so not RFC 3339).
         #[serde(
             rename = "createdAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub created_at: ::std::option::Option<::std::string::String>,
+        ///The invitee's email, trimmed and lower-cased by the server.
         pub email: ::std::string::String,
+        ///The invitation's id (a UUID), unique across the server.
         pub id: ::std::string::String,
+        ///The link the invitation email carries for accepting it.
         #[serde(
             rename = "invitationUrl",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub invitation_url: ::std::option::Option<::std::string::String>,
+        ///The id of the user who made the invitation; absent when none was given or that user was deleted.
         #[serde(
             rename = "inviterId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub inviter_id: ::std::option::Option<::std::string::String>,
+        ///The id of the organization the invitation is for.
         #[serde(
             rename = "organizationId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub organization_id: ::std::option::Option<::std::string::String>,
+        ///The organization roles the invitee gets on accepting.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub roles: ::std::vec::Vec<::std::string::String>,
     }
@@ -81,7 +91,8 @@ pub mod types {
             Default::default()
         }
     }
-    ///`InvitationRequestRepresentation`
+    ///What a new invitation is made of.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -90,6 +101,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct InvitationRequestRepresentation {
+        ///Free-form attributes to store with the invitation, each a list of values.
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: BTreeMap::is_empty"
@@ -98,19 +110,24 @@ pub mod types {
             ::std::string::String,
             ::std::vec::Vec<::std::string::String>,
         >,
+        ///The invitee's email; the server trims and lower-cases it.
         pub email: ::std::string::String,
+        ///The id of the user making the invitation, if any.
         #[serde(
             rename = "inviterId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub inviter_id: ::std::option::Option<::std::string::String>,
+        ///Where the invitee lands after accepting.
         #[serde(
             rename = "redirectUri",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub redirect_uri: ::std::option::Option<::std::string::String>,
+        ///The organization roles the invitee gets on accepting.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub roles: ::std::vec::Vec<::std::string::String>,
+        ///Whether the server sends the invitation email now.
         #[serde(default)]
         pub send: bool,
     }

@@ -138,7 +138,7 @@ async fn time<F: std::future::Future<Output = ()>>(f: F) -> Duration {
     started.elapsed()
 }
 
-/// Seconds per `list().page()` of 20 through the facade, the generated client and by hand.
+/// Seconds per `list().send()` of 20 through the facade, the generated client and by hand.
 async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
     let facade = client(url);
     let org = facade.invitations("bench", "total-1000");
@@ -149,7 +149,7 @@ async fn overhead_page(url: &str, calls: usize, runs: usize) -> Value {
         assert_eq!(page.len(), 20);
     };
     let through_facade = || async {
-        let page = org.list().page_size(20).page().await.expect("page");
+        let page = org.list().page_size(20).send().await.expect("page");
         assert_eq!(page.len(), 20);
     };
     let generated = || async {
@@ -323,7 +323,7 @@ fn count_child(kind: &str, url: &str, n: u64) {
             "facade_page" | "generated_page" | "hand_page" => {
                 for call in 0..=n {
                     let len = match kind {
-                        "facade_page" => org.list().page_size(20).page().await.expect("page").len(),
+                        "facade_page" => org.list().page_size(20).send().await.expect("page").len(),
                         "generated_page" => generated_page(&facade).await,
                         _ => hand_page(&http, &page_of_1000, 0, 20).await.len(),
                     };
@@ -400,7 +400,7 @@ fn per_unit(kind: &str, url: &str, n: u64) -> f64 {
     twice.saturating_sub(once) as f64 / n as f64
 }
 
-/// Instruction counts per `page()` and per streamed invitation, and their ratios to the
+/// Instruction counts per list `send()` and per streamed invitation, and their ratios to the
 /// hand-written reqwest + serde_json client.
 fn instruction_figures(url: &str, calls: u64, invitations: u64) -> Value {
     let mut per = std::collections::BTreeMap::new();
@@ -423,7 +423,7 @@ fn instruction_figures(url: &str, calls: u64, invitations: u64) -> Value {
     })
 }
 
-/// `page()` calls kept in flight by the concurrency figure.
+/// list `send()` calls kept in flight by the concurrency figure.
 const IN_FLIGHT: usize = 64;
 
 /// `calls` pages of 20 through the facade (`kind` "facade") or by hand ("hand"), by
@@ -449,7 +449,7 @@ async fn concurrent_pages(
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < calls {
                     let len = match kind {
-                        "facade" => org.list().page_size(20).page().await.expect("page").len(),
+                        "facade" => org.list().page_size(20).send().await.expect("page").len(),
                         _ => hand_page(&http, &page_url, 0, 20).await.len(),
                     };
                     assert_eq!(len, 20);
@@ -462,7 +462,7 @@ async fn concurrent_pages(
     }
 }
 
-/// Requests per second of [`IN_FLIGHT`] `page()` calls in flight through the facade, over
+/// Requests per second of [`IN_FLIGHT`] list `send()` calls in flight through the facade, over
 /// the same with hand-written reqwest, in interleaved rounds (A B B A …) on the
 /// multi-threaded runtime.
 async fn concurrency_throughput(url: &str, calls: usize, rounds: usize) -> Value {

@@ -52,11 +52,22 @@ struct Existing<'a> {
     id: &'a str,
     email: &'a str,
     existed: bool,
+    /// Its roles, when they are not the ones asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_roles: Option<&'a [String]>,
 }
 
 impl Show for Existing<'_> {
     fn text(&self) -> String {
-        format!("already invited: {} for {}", self.id, self.email)
+        match self.other_roles {
+            None => format!("already invited: {} for {}", self.id, self.email),
+            Some(roles) => format!(
+                "already invited, with other roles ({}): {} for {}",
+                roles.join(","),
+                self.id,
+                self.email
+            ),
+        }
     }
 }
 
@@ -104,7 +115,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
                     if let Some(search) = search {
                         select = select.search(search);
                     }
-                    let selected = select.list().await?;
+                    let selected = select.collect().await?;
                     let limit =
                         limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
                     Box::pin(futures_util::stream::iter(
@@ -164,11 +175,16 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             if or_existing {
                 match create.or_existing().await? {
                     Invited::Created(created) => out.show(&CreatedView::from(&created))?,
-                    Invited::Existing(existing) => out.show(&Existing {
-                        id: &existing.id,
-                        email: &existing.email,
-                        existed: true,
-                    })?,
+                    invited => {
+                        let existing = invited.existing().expect("not created, so found");
+                        let differs = matches!(invited, Invited::ExistingWithOtherRoles(_));
+                        out.show(&Existing {
+                            id: &existing.id,
+                            email: &existing.email,
+                            existed: true,
+                            other_roles: differs.then_some(existing.roles.as_slice()),
+                        })?
+                    }
                 }
             } else {
                 out.show(&CreatedView::from(&create.await?))?;
