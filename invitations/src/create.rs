@@ -183,7 +183,7 @@ impl CreateInvitation {
                     .send()
             })
             .await;
-        let response = match result? {
+        let response = match result.map_err(|e| self.name_the_roles(e))? {
             Reply::Answered(response) => response,
             // An idempotent create whose earlier attempt stored the invitation.
             Reply::DoneEarlier(conflict) => return self.reconcile(conflict, &options).await,
@@ -201,6 +201,21 @@ impl CreateInvitation {
             email,
             reconciled: false,
         })
+    }
+
+    /// The server's "Unknown role in list." does not say which: the error lists the roles
+    /// asked for, so that a caller can compare them with the organization's.
+    fn name_the_roles(&self, error: Error) -> Error {
+        let unknown_role = error.kind() == ErrorKind::BadRequest
+            && error
+                .server_message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("unknown role"));
+        if unknown_role {
+            let asked = self.roles.join(", ");
+            error.and_detail(&format!("the roles asked for: {asked}"))
+        } else {
+            error
+        }
     }
 
     /// After a retry met "already exists": the invitation an earlier attempt created.

@@ -471,6 +471,11 @@ async fn an_unknown_role_is_refused_with_the_servers_message() {
     assert_eq!(e.kind(), ErrorKind::BadRequest);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400));
     assert_eq!(e.server_message(), Some("Unknown role in list."));
+    // The server does not say which role; the error lists the ones asked for.
+    assert!(
+        e.to_string().contains("the roles asked for: member, owner"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
