@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod release;
 
 use build_tools::{Result, derive_spec, diff, parse_yaml, paths, render, workspace_root};
 
@@ -28,6 +29,12 @@ commands:
                     creates and a killed Keycloak, each judged by the server's state; one line
                     per scenario, then `N passed, M failed` (--short: fewer rows, each toxic
                     once)
+  release-check     the public API of every published crate against the last release
+                    (RELEASED.toml), by cargo-semver-checks (installed when missing): fails
+                    when the change needs a bigger version bump than the one made
+  spec-drill        on copies of the workspace, three upstream spec changes (a field added,
+                    a field removed, an operation removed) through the spec pipeline and
+                    cargo-semver-checks: fails unless each is classified as expected
 ";
 
 fn main() -> ExitCode {
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
         ["bench", "--quick"] => bench::run(true),
         ["phasetwo-server", rest @ ..] => tests_program("phasetwo-server", rest, &[]),
         ["chaos", rest @ ..] => chaos(rest),
+        ["release-check"] => release::check(),
+        ["spec-drill"] => release::drill(),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
