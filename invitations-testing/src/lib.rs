@@ -64,6 +64,7 @@ impl Drop for FakeServer {
 
 /// Which requests a [`Fault`] applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scope {
     /// Every request.
     Any,
@@ -75,6 +76,7 @@ pub enum Scope {
 
 /// What happens to a request a fault applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultAction {
     /// Answer this status with `{"error": ...}`, without handling the request.
     Status {
@@ -226,6 +228,19 @@ impl FakeServer {
     /// Stores an invitation directly and returns its id.
     pub fn add_invitation(&self, realm: &str, org_id: &str, email: &str) -> String {
         self.with(|s| s.add_invitation(realm, org_id, email))
+    }
+
+    /// Stores an invitation for each email, in order, and returns their ids.
+    pub fn add_invitations(
+        &self,
+        realm: &str,
+        org_id: &str,
+        emails: impl IntoIterator<Item = String>,
+    ) -> Vec<String> {
+        emails
+            .into_iter()
+            .map(|email| self.add_invitation(realm, org_id, &email))
+            .collect()
     }
 
     /// Accepts `token` as a bearer token with `permission`.

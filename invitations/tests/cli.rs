@@ -133,6 +133,25 @@ async fn create_get_count_list_resend_delete() {
     let at_corp = json_lines(&at_corp);
     assert_eq!(at_corp.len(), 1, "{at_corp:?}");
     assert_eq!(at_corp[0]["email"], "carol@corp.example");
+    // Sorted by email, and by creation time (the server's form sorts as text).
+    server.add_invitation("acme", "org-1", "abe@example.com");
+    let by_email = json_lines(&run(&server, &["--json", "list", "--sort", "email"]).await);
+    let emails: Vec<&str> = by_email
+        .iter()
+        .filter_map(|i| i["email"].as_str())
+        .collect();
+    assert_eq!(emails.len(), 6);
+    assert!(
+        emails.is_sorted() && emails[0] == "abe@example.com",
+        "{emails:?}"
+    );
+    let by_time = json_lines(&run(&server, &["--json", "list", "--sort", "created"]).await);
+    let times: Vec<&str> = by_time
+        .iter()
+        .filter_map(|i| i["created_at"].as_str())
+        .collect();
+    assert_eq!(times.len(), 6);
+    assert!(times.is_sorted(), "{times:?}");
 
     let resend = run(&server, &["resend", &id]).await;
     assert_eq!(
@@ -276,9 +295,11 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_prints_a_plan_and_applies_exactly_it() {
     let server = server().await;
-    for i in 0..6 {
-        server.add_invitation("acme", "org-1", &format!("old{i}@legacy.example.com"));
-    }
+    server.add_invitations(
+        "acme",
+        "org-1",
+        (0..6).map(|i| format!("old{i}@legacy.example.com")),
+    );
     server.add_invitation("acme", "org-1", "mallory@legacy.example.com.evil.com");
     server.add_invitation("acme", "org-1", "keep@example.com");
     let dry = run(

@@ -208,9 +208,7 @@ async fn list_filters_case_sensitively_then_skips_and_limits() {
 #[tokio::test]
 async fn list_defaults_to_a_page_of_100() {
     let server = server().await;
-    for i in 0..120 {
-        server.add_invitation("acme", "org-1", &format!("u{i}@x.io"));
-    }
+    server.add_invitations("acme", "org-1", (0..120).map(|i| format!("u{i}@x.io")));
     let (_, page) = Http::new(&server).list("").await;
     assert_eq!(emails(&page).len(), 100);
 }
@@ -568,9 +566,7 @@ async fn closing_before_or_after_handling_decides_whether_it_was_stored() {
 #[tokio::test]
 async fn truncated_and_non_json_bodies() {
     let server = server().await;
-    for i in 0..5 {
-        server.add_invitation("acme", "org-1", &format!("u{i}@x.io"));
-    }
+    server.add_invitations("acme", "org-1", (0..5).map(|i| format!("u{i}@x.io")));
     let http = Http::new(&server);
     let list = Scope::Operation(operation::LIST);
     server.inject(Fault::new(list.clone(), FaultAction::TruncatedBody, 1));

@@ -88,6 +88,19 @@ impl Admin {
         })
     }
 
+    async fn post(&self, path: &str, body: Value) -> Result<reqwest::Response, Error> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// A GET whose answer is JSON.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        Ok(self
+            .send(reqwest::Method::GET, path, None)
+            .await?
+            .json()
+            .await?)
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -108,14 +121,13 @@ impl Admin {
     /// Creates a realm whose tokens live `token_lifetime_s`.
     pub async fn create_realm(&self, realm: &str, token_lifetime_s: u64) -> Result<(), Error> {
         let response = self
-            .send(
-                reqwest::Method::POST,
+            .post(
                 "/admin/realms",
-                Some(json!({
+                json!({
                     "realm": realm,
                     "enabled": true,
                     "accessTokenLifespan": token_lifetime_s,
-                })),
+                }),
             )
             .await?;
         check(&format!("creating realm {realm}"), &response)
@@ -130,19 +142,14 @@ impl Admin {
     ) -> Result<String, Error> {
         let step = format!("creating organization {name}");
         let response = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/realms/{realm}/orgs"),
-                Some(json!({ "name": name })),
-            )
+            .post(&format!("/realms/{realm}/orgs"), json!({ "name": name }))
             .await?;
         let org = created_id(&step, &response)?;
         for role in roles {
             let response = self
-                .send(
-                    reqwest::Method::POST,
+                .post(
                     &format!("/realms/{realm}/orgs/{org}/roles"),
-                    Some(json!({ "name": role })),
+                    json!({ "name": role }),
                 )
                 .await?;
             check(&format!("adding role {role} to {name}"), &response)?;
@@ -171,11 +178,7 @@ impl Admin {
                 json!([{ "type": "password", "value": password, "temporary": false }]);
         }
         let response = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/admin/realms/{realm}/users"),
-                Some(user),
-            )
+            .post(&format!("/admin/realms/{realm}/users"), user)
             .await?;
         created_id(&format!("creating user {email}"), &response)
     }
@@ -214,24 +217,14 @@ impl Admin {
             )
             .await?;
         let account: Value = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/admin/realms/{realm}/clients/{internal_id}/service-account-user"),
-                None,
-            )
-            .await?
-            .json()
+            .get_json(&format!(
+                "/admin/realms/{realm}/clients/{internal_id}/service-account-user"
+            ))
             .await?;
         let account_id = account["id"].as_str().ok_or("service account without id")?;
         let management = self.client_internal_id(realm, "realm-management").await?;
         let available: Vec<Value> = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/admin/realms/{realm}/clients/{management}/roles"),
-                None,
-            )
-            .await?
-            .json()
+            .get_json(&format!("/admin/realms/{realm}/clients/{management}/roles"))
             .await?;
         let wanted: Vec<&Value> = available
             .iter()
@@ -241,12 +234,11 @@ impl Admin {
             return Err(format!("realm-management lacks one of {management_roles:?}").into());
         }
         let response = self
-            .send(
-                reqwest::Method::POST,
+            .post(
                 &format!(
                     "/admin/realms/{realm}/users/{account_id}/role-mappings/clients/{management}"
                 ),
-                Some(json!(wanted)),
+                json!(wanted),
             )
             .await?;
         check(
@@ -280,13 +272,9 @@ impl Admin {
 
     async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String, Error> {
         let clients: Vec<Value> = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/admin/realms/{realm}/clients?clientId={client_id}"),
-                None,
-            )
-            .await?
-            .json()
+            .get_json(&format!(
+                "/admin/realms/{realm}/clients?clientId={client_id}"
+            ))
             .await?;
         clients
             .first()

@@ -250,9 +250,11 @@ async fn a_dry_run_sends_no_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_plan_revokes_exactly_what_it_lists() {
     let Fixture { server, client } = Fixture::start().await;
-    for i in 0..130 {
-        server.add_invitation("acme", "org-1", &format!("temp{i}@old.example.com"));
-    }
+    server.add_invitations(
+        "acme",
+        "org-1",
+        (0..130).map(|i| format!("temp{i}@old.example.com")),
+    );
     for other in [
         "mallory@old.example.com.evil.com",
         "sub@team.old.example.com",
@@ -304,9 +306,7 @@ async fn a_revocation_plan_revokes_exactly_what_it_lists() {
 #[tokio::test]
 async fn an_empty_selection_is_refused_unless_all_is_asked_for() {
     let Fixture { server, client } = Fixture::start().await;
-    for i in 0..3 {
-        server.add_invitation("acme", "org-1", &format!("p{i}@example.com"));
-    }
+    server.add_invitations("acme", "org-1", (0..3).map(|i| format!("p{i}@example.com")));
     let org = client.invitations("acme", "org-1");
     for (what, select) in [
         ("nothing", org.select()),
@@ -452,9 +452,11 @@ async fn a_token_endpoint_blip_does_not_stop_a_bulk_run() {
 #[tokio::test]
 async fn a_plan_misses_nothing_while_invitations_behind_it_are_removed() {
     let Fixture { server, client } = Fixture::start().await;
-    for i in 0..350 {
-        server.add_invitation("acme", "org-1", &format!("p{i}@corp.example"));
-    }
+    server.add_invitations(
+        "acme",
+        "org-1",
+        (0..350).map(|i| format!("p{i}@corp.example")),
+    );
     let ids = |server: &FakeServer| -> BTreeSet<String> {
         server
             .invitations("acme", "org-1")

@@ -97,9 +97,11 @@ async fn server_refusals_come_back_typed() {
 #[tokio::test]
 async fn paging_over_many_invitations_sees_each_once() {
     let Fixture { server, client } = Fixture::start().await;
-    for i in 0..250 {
-        server.add_invitation("acme", "org-1", &format!("user{i:03}@example.com"));
-    }
+    server.add_invitations(
+        "acme",
+        "org-1",
+        (0..250).map(|i| format!("user{i:03}@example.com")),
+    );
     let org = client.invitations("acme", "org-1");
     let ids: Vec<String> = org
         .list()

@@ -97,9 +97,11 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_churn_during_a_long_stream_and_a_bulk_run() {
     let server = Fixture::start().await.server;
-    for i in 0..400 {
-        server.add_invitation("acme", "org-1", &format!("existing{i}@example.com"));
-    }
+    server.add_invitations(
+        "acme",
+        "org-1",
+        (0..400).map(|i| format!("existing{i}@example.com")),
+    );
     let lifetime = Duration::from_secs(2);
     server.add_client("master", "svc", SECRET, Permission::Manage, lifetime);
     // Each page takes a while, so the stream outlives several tokens.

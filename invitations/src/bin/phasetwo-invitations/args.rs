@@ -84,6 +84,10 @@ pub enum InvitationCommand {
         /// Stop after this many.
         #[arg(long)]
         limit: Option<u64>,
+        /// Sort by creation time (oldest first; the same minute keeps the server's order) or
+        /// by email. Reads every invitation before printing the first.
+        #[arg(long, value_enum)]
+        sort: Option<SortKey>,
     },
     /// Show one invitation.
     Get { id: String },
@@ -189,4 +193,13 @@ fn parse_attribute(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
+}
+
+/// What `list --sort` orders by.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SortKey {
+    /// The time the invitation was made.
+    Created,
+    /// The invitee's email.
+    Email,
 }

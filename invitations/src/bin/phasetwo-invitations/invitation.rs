@@ -1,11 +1,11 @@
 //! The commands on an organization's invitations one by one: list, get, count, create,
 //! delete, resend.
 
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use phasetwo_invitations::{Created, Invited, OrgInvitations};
 use serde::Serialize;
 
-use crate::args::InvitationCommand as Command;
+use crate::args::{InvitationCommand as Command, SortKey};
 use crate::output::{Details, Failure, Output, Row, Show, TABLE_HEADER};
 
 #[derive(Serialize)]
@@ -107,7 +107,9 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             domain,
             page_size,
             limit,
+            sort,
         } => {
+            let at_most = limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
             let mut invitations: std::pin::Pin<Box<dyn Stream<Item = _> + Send>> = match domain {
                 // An exact domain is the library's selection rule, as `revoke --domain` uses it.
                 Some(domain) => {
@@ -115,12 +117,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
                     if let Some(search) = search {
                         select = select.search(search);
                     }
-                    let selected = select.collect().await?;
-                    let limit =
-                        limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-                    Box::pin(futures_util::stream::iter(
-                        selected.into_iter().take(limit).map(Ok),
-                    ))
+                    Box::pin(select.stream().take(at_most))
                 }
                 None => {
                     let mut list = org.list().page_size(page_size);
@@ -133,6 +130,14 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
                     Box::pin(list.stream())
                 }
             };
+            if let Some(key) = sort {
+                let mut all: Vec<_> = invitations.try_collect().await?;
+                match key {
+                    SortKey::Created => all.sort_by_key(|i| i.created_at_utc()),
+                    SortKey::Email => all.sort_by(|a, b| a.email.cmp(&b.email)),
+                }
+                invitations = Box::pin(futures_util::stream::iter(all.into_iter().map(Ok)));
+            }
             // The header goes out with the first row (or alone at the end), so that an error
             // before any row prints no table.
             let mut header = !out.json();
