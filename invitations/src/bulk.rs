@@ -21,6 +21,7 @@ use crate::adaptive::AdaptiveLimit;
 use crate::create::{CreateInvitation, Invited, same_roles};
 use crate::error::{Error, ErrorKind};
 use crate::org::OrgInvitations;
+use crate::setters::setters;
 
 impl OrgInvitations {
     /// Invites many people: checks every item first, drops duplicates, then creates
@@ -464,33 +465,23 @@ impl CreateManyInvitations {
         }
     }
 
-    /// Exactly `n` requests in flight at once (at least 1), instead of the adaptive default.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = Concurrency::Fixed(n.max(1));
-        self
-    }
+    setters! {
+        /// Exactly `n` requests in flight at once (at least 1), instead of the adaptive default.
+        fn concurrency(n: usize) => concurrency = Concurrency::Fixed(n.max(1));
 
-    /// The adaptive default's ceiling (at least 1; default [`DEFAULT_MAX_CONCURRENCY`]). By
-    /// default a run starts with 8 requests in flight and finds its own number from the
-    /// throughput it observes: doubling while each step brings 5 % more creates a second,
-    /// back to the last step that paid when one does not, halved at a 429, a 503 or a
-    /// timeout, as TCP's congestion control grows and shrinks its window.
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.concurrency = Concurrency::Adaptive { max: n.max(1) };
-        self
-    }
+        /// The adaptive default's ceiling (at least 1; default [`DEFAULT_MAX_CONCURRENCY`]). By
+        /// default a run starts with 8 requests in flight and finds its own number from the
+        /// throughput it observes: doubling while each step brings 5 % more creates a second,
+        /// back to the last step that paid when one does not, halved at a 429, a 503 or a
+        /// timeout, as TCP's congestion control grows and shrinks its window.
+        fn max_concurrency(n: usize) => concurrency = Concurrency::Adaptive { max: n.max(1) };
 
-    /// At most `per_second` creates a second (0: no limit).
-    pub fn rate_limit(mut self, per_second: u32) -> Self {
-        self.rate = rate_limiter(per_second);
-        self
-    }
+        /// At most `per_second` creates a second (0: no limit).
+        fn rate_limit(per_second: u32) => rate = rate_limiter(per_second);
 
-    /// Checks every item and looks up which emails already have an invitation; sends no
-    /// write.
-    pub fn dry_run(mut self) -> Self {
-        self.dry_run = true;
-        self
+        /// Checks every item and looks up which emails already have an invitation; sends no
+        /// write.
+        fn dry_run() => dry_run = true;
     }
 
     /// Runs, and reports when every item is done.

@@ -63,6 +63,26 @@ pub(crate) struct Call<'a> {
     pub(crate) email: Option<&'a str>,
 }
 
+impl<'a> Call<'a> {
+    /// A call in `realm` that names nothing else yet.
+    pub(crate) fn new(
+        operation: &'static str,
+        effect: Effect,
+        options: &'a CallOptions,
+        realm: &'a str,
+    ) -> Self {
+        Call {
+            operation,
+            effect,
+            options,
+            realm,
+            org_id: None,
+            invitation_id: None,
+            email: None,
+        }
+    }
+}
+
 tokio::task_local! {
     /// What the request hook needs from the attempt it runs in.
     static ATTEMPT: AttemptState;

@@ -13,6 +13,7 @@ use crate::auth::{ClientCredentials, TokenCache, TokenProvider, TokenSource};
 use crate::call::{AuthHook, Engine, Settings};
 use crate::error::{Error, ErrorKind};
 use crate::retry::{DEFAULT_RETRY_BUDGET, RetryBudget, RetryConfig};
+use crate::setters::setters;
 use phasetwo_invitations_client as raw;
 
 /// The server the spec names when no other is given.
@@ -203,24 +204,19 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The Keycloak server URL, such as `https://keycloak.example.com` or
-    /// `https://example.com/auth`; a trailing `/` or `/realms` is accepted. Default:
-    /// [`DEFAULT_BASE_URL`].
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
+    setters! {
+        /// The Keycloak server URL, such as `https://keycloak.example.com` or
+        /// `https://example.com/auth`; a trailing `/` or `/realms` is accepted. Default:
+        /// [`DEFAULT_BASE_URL`].
+        fn base_url(url: impl Into<String>) => base_url = Some(url.into());
 
-    /// Sends this bearer token with every request.
-    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.auth = Some(AuthConfig::Token(SecretString::from(token.into())));
-        self
-    }
+        /// Sends this bearer token with every request.
+        fn bearer_token(token: impl Into<String>)
+            => auth = Some(AuthConfig::Token(SecretString::from(token.into())));
 
-    /// Asks `provider` for the token before every request; see [`TokenProvider`].
-    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
-        self.auth = Some(AuthConfig::Provider(Arc::new(provider)));
-        self
+        /// Asks `provider` for the token before every request; see [`TokenProvider`].
+        fn token_provider(provider: impl TokenProvider)
+            => auth = Some(AuthConfig::Provider(Arc::new(provider)));
     }
 
     /// Gets tokens with the OAuth 2 client-credentials grant from the token endpoint of
@@ -240,70 +236,45 @@ impl ClientBuilder {
         self
     }
 
-    /// Where Keycloak's token endpoint is reached, when not at the base URL (an internal
-    /// address, another proxy): client credentials are then posted to
-    /// `{token_base_url}/realms/{realm}/protocol/openid-connect/token`. Checked as the base URL
-    /// is.
-    pub fn token_base_url(mut self, url: impl Into<String>) -> Self {
-        self.token_base_url = Some(url.into());
-        self
-    }
+    setters! {
+        /// Where Keycloak's token endpoint is reached, when not at the base URL (an internal
+        /// address, another proxy): client credentials are then posted to
+        /// `{token_base_url}/realms/{realm}/protocol/openid-connect/token`. Checked as the base URL
+        /// is.
+        fn token_base_url(url: impl Into<String>) => token_base_url = Some(url.into());
 
-    /// Allows `http://` to a host that is not loopback. Off by default: the token would
-    /// cross the network in clear text.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
+        /// Allows `http://` to a host that is not loopback. Off by default: the token would
+        /// cross the network in clear text.
+        fn allow_insecure_http(allow: bool) => allow_insecure_http = allow;
 
-    /// How long to wait for a connection. Default 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
+        /// How long to wait for a connection. Default 10 s.
+        fn connect_timeout(timeout: Duration) => connect_timeout = Some(timeout);
 
-    /// How long one attempt may take: its token, its request and reading the answer.
-    /// Default 30 s; a call can set its own
-    /// ([`GetInvitation::attempt_timeout`](crate::GetInvitation::attempt_timeout) and the
-    /// same on every builder).
-    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
-        self
-    }
+        /// How long one attempt may take: its token, its request and reading the answer.
+        /// Default 30 s; a call can set its own
+        /// ([`GetInvitation::attempt_timeout`](crate::GetInvitation::attempt_timeout) and the
+        /// same on every builder).
+        fn attempt_timeout(timeout: Duration) => attempt_timeout = Some(timeout);
 
-    /// How long one call may take, all attempts and waits between them together. No limit by
-    /// default (each attempt still has its own limit); a call can set its own.
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = Some(timeout);
-        self
-    }
+        /// How long one call may take, all attempts and waits between them together. No limit by
+        /// default (each attempt still has its own limit); a call can set its own.
+        fn operation_timeout(timeout: Duration) => operation_timeout = Some(timeout);
 
-    /// The retry policy of every call; see [`RetryConfig`] for the defaults.
-    pub fn retry(mut self, config: RetryConfig) -> Self {
-        self.retry = config;
-        self
-    }
+        /// The retry policy of every call; see [`RetryConfig`] for the defaults.
+        fn retry(config: RetryConfig) => retry = config;
 
-    /// The size of the retry budget shared by all calls of the client (default 500; a retry
-    /// costs 5, a retry after a timeout 10, and a success gives 1 back).
-    pub fn retry_budget(mut self, capacity: u32) -> Self {
-        self.retry_budget = Some(capacity);
-        self
-    }
+        /// The size of the retry budget shared by all calls of the client (default 500; a retry
+        /// costs 5, a retry after a timeout 10, and a success gives 1 back).
+        fn retry_budget(capacity: u32) => retry_budget = Some(capacity);
 
-    /// The largest answer body read, in bytes; a longer one fails the call with
-    /// [`ErrorKind::Decode`] instead of filling memory. Default
-    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB).
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = Some(bytes);
-        self
-    }
+        /// The largest answer body read, in bytes; a longer one fails the call with
+        /// [`ErrorKind::Decode`] instead of filling memory. Default
+        /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB).
+        fn max_response_bytes(bytes: usize) => max_response_bytes = Some(bytes);
 
-    /// Records invitees' email addresses in tracing spans. Off by default: they are personal
-    /// data.
-    pub fn log_emails(mut self, log: bool) -> Self {
-        self.log_emails = log;
-        self
+        /// Records invitees' email addresses in tracing spans. Off by default: they are personal
+        /// data.
+        fn log_emails(log: bool) => log_emails = log;
     }
 
     /// Checks the configuration and builds the client.

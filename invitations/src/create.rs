@@ -12,6 +12,7 @@ use crate::model::Invitation;
 use crate::operation;
 use crate::org::OrgInvitations;
 use crate::retry::Effect;
+use crate::setters::setters;
 use crate::validate;
 use phasetwo_invitations_client::types::InvitationRequestRepresentation;
 
@@ -67,23 +68,16 @@ impl CreateInvitation {
         self
     }
 
-    /// Whether the server emails the invitee (default: no). The server does not report mail
-    /// failures.
-    pub fn send_email(mut self, send: bool) -> Self {
-        self.send_email = send;
-        self
-    }
+    setters! {
+        /// Whether the server emails the invitee (default: no). The server does not report mail
+        /// failures.
+        fn send_email(send: bool) => send_email = send;
 
-    /// Where the invitee lands after accepting: an absolute http(s) URI.
-    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
-        self.redirect_uri = Some(uri.into());
-        self
-    }
+        /// Where the invitee lands after accepting: an absolute http(s) URI.
+        fn redirect_uri(uri: impl Into<String>) => redirect_uri = Some(uri.into());
 
-    /// The user shown as the inviter; by default the caller.
-    pub fn inviter_id(mut self, user_id: impl Into<String>) -> Self {
-        self.inviter_id = Some(user_id.into());
-        self
+        /// The user shown as the inviter; by default the caller.
+        fn inviter_id(user_id: impl Into<String>) => inviter_id = Some(user_id.into());
     }
 
     /// Adds an attribute with its values.

@@ -141,6 +141,7 @@ mod org;
 mod response;
 mod retry;
 mod revoke;
+mod setters;
 mod validate;
 
 // Inlined, so that the generated client's documentation is part of this crate's.

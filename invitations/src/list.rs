@@ -19,6 +19,7 @@ use crate::model::Invitation;
 use crate::operation;
 use crate::org::OrgInvitations;
 use crate::retry::Effect;
+use crate::setters::setters;
 use crate::validate;
 
 /// The server's page size when none is given.
@@ -69,44 +70,31 @@ impl ListInvitations {
         self
     }
 
-    /// Only invitations whose email contains `text`. Lower-cased here, because the server
-    /// matches case-sensitively against the lower-cased emails it stores.
-    pub fn search(mut self, text: impl AsRef<str>) -> Self {
-        self.search = Some(text.as_ref().to_lowercase());
-        self
-    }
+    setters! {
+        /// Only invitations whose email contains `text`. Lower-cased here, because the server
+        /// matches case-sensitively against the lower-cased emails it stores.
+        fn search(text: impl AsRef<str>) => search = Some(text.as_ref().to_lowercase());
 
-    /// Skips the first `offset` invitations.
-    pub fn offset(mut self, offset: u64) -> Self {
-        self.offset = offset;
-        self
-    }
+        /// Skips the first `offset` invitations.
+        fn offset(offset: u64) => offset = offset;
 
-    /// Invitations per request, 1 to `i32::MAX`. Default [`DEFAULT_PAGE_SIZE`].
-    pub fn page_size(mut self, size: u32) -> Self {
-        self.page_size = size;
-        self
-    }
+        /// Invitations per request, 1 to `i32::MAX`. Default [`DEFAULT_PAGE_SIZE`].
+        fn page_size(size: u32) => page_size = size;
 
-    /// Stops after `n` invitations.
-    pub fn max_items(mut self, n: u64) -> Self {
-        self.max_items = Some(n);
-        self
-    }
+        /// Stops after `n` invitations.
+        fn max_items(n: u64) => max_items = Some(n);
 
-    /// Remembers only the ids of the latest `pages` pages instead of every id, for listings
-    /// too large to remember: memory then stays flat, and an invitation the server returns
-    /// again after more pages than that is yielded again.
-    ///
-    /// By default [`pages`](Self::pages) and [`stream`](Self::stream) remember every id they
-    /// yielded, as a 64-bit keyed hash: 10 to 21 bytes per invitation (the key and a control
-    /// byte per slot of a hash table between 7/16 and 7/8 full), and about 31 at the peak
-    /// while the table grows (old and new table side by side): about 30 MB for a million.
-    /// Two ids sharing a key, which would skip one of them, has a chance below 1 in 30 million
-    /// for a million invitations.
-    pub fn dedupe_window(mut self, pages: usize) -> Self {
-        self.dedupe_window = Some(pages.max(1));
-        self
+        /// Remembers only the ids of the latest `pages` pages instead of every id, for listings
+        /// too large to remember: memory then stays flat, and an invitation the server returns
+        /// again after more pages than that is yielded again.
+        ///
+        /// By default [`pages`](Self::pages) and [`stream`](Self::stream) remember every id they
+        /// yielded, as a 64-bit keyed hash: 10 to 21 bytes per invitation (the key and a control
+        /// byte per slot of a hash table between 7/16 and 7/8 full), and about 31 at the peak
+        /// while the table grows (old and new table side by side): about 30 MB for a million.
+        /// Two ids sharing a key, which would skip one of them, has a chance below 1 in 30 million
+        /// for a million invitations.
+        fn dedupe_window(pages: usize) => dedupe_window = Some(pages.max(1));
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -348,6 +336,16 @@ struct Pager {
 }
 
 impl Pager {
+    /// The error that ends a listing whose server is not paging: its pages `what`.
+    fn not_paging(&self, what: &str) -> Error {
+        Error::new(ErrorKind::RepeatedPage)
+            .with_detail(format!(
+                "{MAX_PAGES_WITHOUT_NEWS} pages in a row up to offset {} {what}; the server is not paging",
+                self.next_offset
+            ))
+            .with_operation(operation::LIST)
+    }
+
     fn new(list: ListInvitations) -> Self {
         Pager {
             next_offset: list.offset,
@@ -446,23 +444,13 @@ impl Pager {
                 0
             };
             if self.pages_with_old_repeats >= MAX_PAGES_WITHOUT_NEWS {
-                return Err(Error::new(ErrorKind::RepeatedPage)
-                    .with_detail(format!(
-                        "{MAX_PAGES_WITHOUT_NEWS} pages in a row up to offset {} brought back invitations listed pages before; the server is not paging",
-                        self.next_offset
-                    ))
-                    .with_operation(OP));
+                return Err(self.not_paging("brought back invitations listed pages before"));
             }
             if fresh.is_empty() {
                 if !self.done {
                     self.pages_without_news += 1;
                     if self.pages_without_news >= MAX_PAGES_WITHOUT_NEWS {
-                        return Err(Error::new(ErrorKind::RepeatedPage)
-                            .with_detail(format!(
-                                "{MAX_PAGES_WITHOUT_NEWS} pages in a row up to offset {} held only invitations already listed; the server is not paging",
-                                self.next_offset
-                            ))
-                            .with_operation(OP));
+                        return Err(self.not_paging("held only invitations already listed"));
                     }
                 }
                 continue;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::Either;
+
 use crate::call::{Call, CallOptions, call_builder};
 use crate::client::Client;
 use crate::error::Error;
@@ -36,13 +38,8 @@ impl MyInvitations {
         invitation_id: Option<&'a str>,
     ) -> Call<'a> {
         Call {
-            operation,
-            effect,
-            options,
-            realm: &self.realm,
-            org_id: None,
             invitation_id,
-            email: None,
+            ..Call::new(operation, effect, options, &self.realm)
         }
     }
 
@@ -124,35 +121,22 @@ impl RespondToInvitation {
         validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(op))?;
         validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(op))?;
         let me = &self.me;
-        let result = if self.accept {
-            me.client
-                .engine()
-                .call(
-                    me.call(op, Effect::Remove, &self.options, Some(&self.id)),
-                    |raw| {
-                        raw.accept_invitation()
-                            .realm(&*me.realm)
-                            .invitation_id(&self.id)
-                            .send()
-                    },
-                )
-                .await
-                .map(drop)
-        } else {
-            me.client
-                .engine()
-                .call(
-                    me.call(op, Effect::Remove, &self.options, Some(&self.id)),
-                    |raw| {
-                        raw.reject_invitation()
-                            .realm(&*me.realm)
-                            .invitation_id(&self.id)
-                            .send()
-                    },
-                )
-                .await
-                .map(drop)
-        };
+        let (realm, id) = (&*me.realm, self.id.as_str());
+        let call = me.call(op, Effect::Remove, &self.options, Some(id));
+        let result = me
+            .client
+            .engine()
+            .call(call, |raw| {
+                if self.accept {
+                    let accept = raw.accept_invitation().realm(realm);
+                    Either::Left(accept.invitation_id(id).send())
+                } else {
+                    let reject = raw.reject_invitation().realm(realm);
+                    Either::Right(reject.invitation_id(id).send())
+                }
+            })
+            .await
+            .map(drop);
         // Answered now, or by an earlier attempt whose answer was lost: done either way.
         result
     }

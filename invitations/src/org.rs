@@ -60,13 +60,8 @@ impl OrgInvitations {
         options: &'a CallOptions,
     ) -> Call<'a> {
         Call {
-            operation,
-            effect,
-            options,
-            realm: &self.realm,
             org_id: Some(&self.org_id),
-            invitation_id: None,
-            email: None,
+            ..Call::new(operation, effect, options, &self.realm)
         }
     }
 

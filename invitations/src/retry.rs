@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Sent};
+use crate::setters::setters;
 
 /// How failed attempts are retried.
 ///
@@ -54,34 +55,21 @@ impl RetryConfig {
         }
     }
 
-    /// Attempts in all, including the first (at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
+    setters! {
+        /// Attempts in all, including the first (at least 1).
+        fn max_attempts(attempts: u32) => max_attempts = attempts.max(1);
 
-    /// The wait before the first retry; it doubles with each further one.
-    pub fn initial_backoff(mut self, delay: Duration) -> Self {
-        self.initial_backoff = delay;
-        self
-    }
+        /// The wait before the first retry; it doubles with each further one.
+        fn initial_backoff(delay: Duration) => initial_backoff = delay;
 
-    /// The longest wait between attempts computed by backoff.
-    pub fn max_backoff(mut self, delay: Duration) -> Self {
-        self.max_backoff = delay;
-        self
-    }
+        /// The longest wait between attempts computed by backoff.
+        fn max_backoff(delay: Duration) => max_backoff = delay;
 
-    /// The longest `Retry-After` waited for; a longer one fails the call at once.
-    pub fn max_retry_after(mut self, delay: Duration) -> Self {
-        self.max_retry_after = delay;
-        self
-    }
+        /// The longest `Retry-After` waited for; a longer one fails the call at once.
+        fn max_retry_after(delay: Duration) => max_retry_after = delay;
 
-    /// Waits exactly the backoff, without randomness: for tests and reproducible runs.
-    pub fn without_jitter(mut self) -> Self {
-        self.jitter = false;
-        self
+        /// Waits exactly the backoff, without randomness: for tests and reproducible runs.
+        fn without_jitter() => jitter = false;
     }
 
     /// The wait before retry number `retry` (1 for the second attempt).

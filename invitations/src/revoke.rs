@@ -12,6 +12,7 @@ use crate::bulk::{BulkReport, DEFAULT_CONCURRENCY, ItemResult, Outcome, StopSign
 use crate::error::Error;
 use crate::model::Invitation;
 use crate::org::OrgInvitations;
+use crate::setters::setters;
 use crate::validate;
 
 impl OrgInvitations {
@@ -82,23 +83,16 @@ impl fmt::Debug for SelectInvitations {
 }
 
 impl SelectInvitations {
-    /// The invitation of exactly this email (compared trimmed and lower-cased).
-    pub fn email(mut self, email: impl Into<String>) -> Self {
-        self.email = Some(email.into());
-        self
-    }
+    setters! {
+        /// The invitation of exactly this email (compared trimmed and lower-cased).
+        fn email(email: impl Into<String>) => email = Some(email.into());
 
-    /// Invitations whose email's domain is exactly this (`corp.example` selects
-    /// `a@corp.example`, not `a@corp.example.evil.com` nor `a@sub.corp.example`).
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.domain = Some(domain.into());
-        self
-    }
+        /// Invitations whose email's domain is exactly this (`corp.example` selects
+        /// `a@corp.example`, not `a@corp.example.evil.com` nor `a@sub.corp.example`).
+        fn domain(domain: impl Into<String>) => domain = Some(domain.into());
 
-    /// Invitations whose email contains this text, as the server's search matches.
-    pub fn search(mut self, text: impl Into<String>) -> Self {
-        self.search = Some(text.into());
-        self
+        /// Invitations whose email contains this text, as the server's search matches.
+        fn search(text: impl Into<String>) => search = Some(text.into());
     }
 
     /// Invitations for which `keep` is true.

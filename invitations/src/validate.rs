@@ -13,6 +13,15 @@ pub(crate) const MAX_ATTRIBUTE_VALUE: usize = 4000;
 /// `first` and `max` are Java `Integer`s on the server.
 pub(crate) const MAX_WIRE_INT: u64 = i32::MAX as u64;
 
+/// Refuses `field` with `why` when `refused`.
+fn refuse_if(refused: bool, field: &'static str, why: impl Into<String>) -> Result<(), Error> {
+    if refused {
+        Err(Error::invalid(field, why))
+    } else {
+        Ok(())
+    }
+}
+
 /// A realm, organization or invitation id, sent as one path segment. Empty, `.` and `..`
 /// are refused: URL normalisation would drop or climb the segment and address another
 /// resource.
@@ -32,81 +41,71 @@ pub(crate) fn path_segment(field: &'static str, value: &str) -> Result<(), Error
 /// refuse what it was seen to refuse.
 pub(crate) fn email(raw: &str) -> Result<String, Error> {
     let email = raw.trim();
-    if email.is_empty() {
-        return Err(Error::invalid("email", "must not be empty"));
-    }
-    if email.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "email",
-            "must not contain control characters",
-        ));
-    }
-    if email.contains(['<', '>']) {
-        return Err(Error::invalid(
-            "email",
-            "must be a bare address (jo@example.com), without a name or angle brackets",
-        ));
-    }
+    refuse_if(email.is_empty(), "email", "must not be empty")?;
+    refuse_if(
+        email.chars().any(char::is_control),
+        "email",
+        "must not contain control characters",
+    )?;
+    refuse_if(
+        email.contains(['<', '>']),
+        "email",
+        "must be a bare address (jo@example.com), without a name or angle brackets",
+    )?;
     let Some((local, _)) = email.rsplit_once('@') else {
         return Err(Error::invalid("email", "must contain `@`"));
     };
     let unquoted: String = email.split('"').step_by(2).collect();
-    if unquoted.chars().any(char::is_whitespace) {
-        return Err(Error::invalid("email", "must not contain spaces"));
-    }
-    if local.chars().count() > MAX_EMAIL_LOCAL_PART {
-        return Err(Error::invalid(
-            "email",
-            format!("the part before `@` is longer than {MAX_EMAIL_LOCAL_PART} characters"),
-        ));
-    }
+    refuse_if(
+        unquoted.chars().any(char::is_whitespace),
+        "email",
+        "must not contain spaces",
+    )?;
+    refuse_if(
+        local.chars().count() > MAX_EMAIL_LOCAL_PART,
+        "email",
+        format!("the part before `@` is longer than {MAX_EMAIL_LOCAL_PART} characters"),
+    )?;
     // The length that counts is the stored one: lower-casing can lengthen a string
     // ("İ" becomes two characters).
     let stored = email.to_lowercase();
-    if stored.chars().count() > MAX_EMAIL {
-        return Err(Error::invalid(
-            "email",
-            format!("longer than {MAX_EMAIL} characters once lower-cased"),
-        ));
-    }
+    refuse_if(
+        stored.chars().count() > MAX_EMAIL,
+        "email",
+        format!("longer than {MAX_EMAIL} characters once lower-cased"),
+    )?;
     Ok(stored)
 }
 
 /// A role name of the organization.
 pub(crate) fn role(name: &str) -> Result<(), Error> {
-    if name.trim().is_empty() {
-        return Err(Error::invalid("roles", "a role name is empty"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "roles",
-            "a role name contains control characters",
-        ));
-    }
-    if name.chars().count() > MAX_ROLE {
-        return Err(Error::invalid(
-            "roles",
-            format!("a role name is longer than {MAX_ROLE} characters"),
-        ));
-    }
+    refuse_if(name.trim().is_empty(), "roles", "a role name is empty")?;
+    refuse_if(
+        name.chars().any(char::is_control),
+        "roles",
+        "a role name contains control characters",
+    )?;
+    refuse_if(
+        name.chars().count() > MAX_ROLE,
+        "roles",
+        format!("a role name is longer than {MAX_ROLE} characters"),
+    )?;
     Ok(())
 }
 
 /// Where the invitee lands after accepting: an absolute http(s) URI.
 pub(crate) fn redirect_uri(uri: &str) -> Result<(), Error> {
     // URL parsing silently drops tabs and line breaks; refuse them instead.
-    if uri.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "redirect_uri",
-            "must not contain control characters",
-        ));
-    }
-    if uri.chars().count() > MAX_REDIRECT_URI {
-        return Err(Error::invalid(
-            "redirect_uri",
-            format!("longer than {MAX_REDIRECT_URI} characters"),
-        ));
-    }
+    refuse_if(
+        uri.chars().any(char::is_control),
+        "redirect_uri",
+        "must not contain control characters",
+    )?;
+    refuse_if(
+        uri.chars().count() > MAX_REDIRECT_URI,
+        "redirect_uri",
+        format!("longer than {MAX_REDIRECT_URI} characters"),
+    )?;
     match url::Url::parse(uri) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
         _ => Err(Error::invalid(
@@ -118,24 +117,19 @@ pub(crate) fn redirect_uri(uri: &str) -> Result<(), Error> {
 
 /// One attribute of the invitation.
 pub(crate) fn attribute(key: &str, values: &[String]) -> Result<(), Error> {
-    if key.is_empty() {
-        return Err(Error::invalid("attributes", "an attribute name is empty"));
-    }
-    if key.chars().count() > MAX_ATTRIBUTE_KEY {
-        return Err(Error::invalid(
-            "attributes",
-            format!("an attribute name is longer than {MAX_ATTRIBUTE_KEY} characters"),
-        ));
-    }
-    if values
-        .iter()
-        .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE)
-    {
-        return Err(Error::invalid(
-            "attributes",
-            format!("a value of `{key}` is longer than {MAX_ATTRIBUTE_VALUE} characters"),
-        ));
-    }
+    refuse_if(key.is_empty(), "attributes", "an attribute name is empty")?;
+    refuse_if(
+        key.chars().count() > MAX_ATTRIBUTE_KEY,
+        "attributes",
+        format!("an attribute name is longer than {MAX_ATTRIBUTE_KEY} characters"),
+    )?;
+    refuse_if(
+        values
+            .iter()
+            .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE),
+        "attributes",
+        format!("a value of `{key}` is longer than {MAX_ATTRIBUTE_VALUE} characters"),
+    )?;
     Ok(())
 }
 
