@@ -136,6 +136,12 @@ impl Fault {
         Fault::every(scope, action, 1, count)
     }
 
+    /// `action` on the next `count` requests of one operation (an id of
+    /// `phasetwo_invitations::operation`).
+    pub fn on(operation: &'static str, action: FaultAction, count: usize) -> Self {
+        Fault::new(Scope::Operation(operation), action, count)
+    }
+
     /// `action` on every `nth` request within `scope` (1 for each), `count` times in all:
     /// spreads faults over a run instead of bunching them at its start.
     pub fn every(scope: Scope, action: FaultAction, nth: usize, count: usize) -> Self {

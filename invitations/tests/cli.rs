@@ -458,8 +458,8 @@ async fn exit_codes_say_what_went_wrong() {
     // 4: not found.
     assert_eq!(code(&run(&server, &["--org", "nope", "count"]).await), 4);
     // 5: server or network.
-    server.inject(Fault::new(
-        Scope::Operation(operation::COUNT),
+    server.inject(Fault::on(
+        operation::COUNT,
         FaultAction::Status {
             status: 500,
             retry_after: None,
@@ -540,8 +540,8 @@ async fn help_documents_exit_codes_and_hides_secret_values() {
 async fn bulk_shows_a_progress_bar_on_a_terminal() {
     let server = server().await;
     // Slow creates, so that the bar is drawn while the run goes on.
-    server.inject(Fault::new(
-        Scope::Operation(operation::CREATE),
+    server.inject(Fault::on(
+        operation::CREATE,
         FaultAction::Delay(std::time::Duration::from_millis(150)),
         10,
     ));

@@ -727,33 +727,6 @@ async fn undecodable_success_keeps_status_and_first_bytes() {
 }
 
 #[tokio::test]
-async fn created_without_a_usable_location_is_its_own_error() {
-    for location in [
-        None,
-        Some("http://kc/realms/acme/orgs/3f2a/invitations/"),
-        Some("not a url"),
-    ] {
-        let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.method(POST);
-                let then = then.status(201);
-                if let Some(location) = location {
-                    then.header("location", location);
-                }
-            })
-            .await;
-        let e = client(&server)
-            .invitations("acme", ORG)
-            .create("a@x.io")
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::MissingLocation, "{location:?}");
-        assert_eq!(e.status().map(|s| s.as_u16()), Some(201));
-    }
-}
-
-#[tokio::test]
 async fn get_is_not_found_optional_is_none_and_delete_is_not_found_on_404() {
     let server = MockServer::start_async().await;
     server
@@ -870,21 +843,20 @@ async fn every_request_asks_for_json_and_names_the_library() {
 #[tokio::test]
 async fn client_credentials_grant_once_for_concurrent_calls() {
     let server = MockServer::start_async().await;
-    let grant = server
-        .mock_async(|when, then| {
-            when.method(POST)
-                .path("/auth/realms/master/protocol/openid-connect/token")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .form_urlencoded_tuple("grant_type", "client_credentials")
-                .form_urlencoded_tuple("client_id", "svc")
-                .form_urlencoded_tuple("client_secret", "s3cr3t-value");
-            then.status(200)
-                .delay(Duration::from_millis(100))
-                .json_body(
-                    json!({"access_token": "granted-1", "expires_in": 300, "token_type": "Bearer"}),
-                );
-        })
-        .await;
+    let grant =
+        server
+            .mock_async(|when, then| {
+                when.method(POST)
+                    .path("/auth/realms/master/protocol/openid-connect/token")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .form_urlencoded_tuple("grant_type", "client_credentials")
+                    .form_urlencoded_tuple("client_id", "svc")
+                    .form_urlencoded_tuple("client_secret", "s3cr3t-value");
+                then.status(200).delay(Duration::from_millis(100)).json_body(
+                json!({"access_token": "granted-1", "expires_in": 300, "token_type": "Bearer"}),
+            );
+            })
+            .await;
     let count = server
         .mock_async(|when, then| {
             when.method(GET)

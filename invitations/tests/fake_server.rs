@@ -491,8 +491,8 @@ async fn requests_are_recorded_as_sent() {
 #[tokio::test]
 async fn injected_statuses_and_delays_apply_to_their_scope_and_count() {
     let server = server().await;
-    server.inject(Fault::new(
-        Scope::Operation(operation::COUNT),
+    server.inject(Fault::on(
+        operation::COUNT,
         FaultAction::Status {
             status: 503,
             retry_after: Some("3".into()),

@@ -125,6 +125,8 @@ async fn hostile_responses_give_typed_errors() {
 
     for location in [
         None,
+        Some("not a url"),
+        Some("http://h/realms/acme/orgs/org-1/invitations/"),
         Some("http://h/realms/acme/orgs/org-1/invitations"),
         Some("http://h/realms/acme/orgs/org-1/members/x"),
         // Another organization's invitation is not the one just created.
@@ -147,6 +149,7 @@ async fn hostile_responses_give_typed_errors() {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::MissingLocation, "{location:?}");
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(201), "{location:?}");
     }
     // A relative reference (RFC 9110) is resolved against the request's URL.
     for location in ["/realms/acme/orgs/org-1/invitations/x", "invitations/x"] {

@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use crate::keycloak::Error;
 
+type Result<T> = std::result::Result<T, Error>;
+
 use phasetwo_invitations_testing::KeycloakDetails;
 /// What `phasetwo-server` created, printed as one JSON line and read back by the tests from
 /// `PHASETWO_SERVER`: the format `phasetwo-fake` prints, with the real server's details.
@@ -23,7 +25,7 @@ pub struct Admin {
     http: reqwest::Client,
 }
 
-fn check(step: &str, response: &reqwest::Response) -> Result<(), Error> {
+fn check(step: &str, response: &reqwest::Response) -> Result<()> {
     if response.status().is_success() {
         Ok(())
     } else {
@@ -32,7 +34,7 @@ fn check(step: &str, response: &reqwest::Response) -> Result<(), Error> {
 }
 
 /// The last path segment of a `Location` header: the id of what was created.
-fn created_id(step: &str, response: &reqwest::Response) -> Result<String, Error> {
+fn created_id(step: &str, response: &reqwest::Response) -> Result<String> {
     check(step, response)?;
     let location = response
         .headers()
@@ -48,7 +50,7 @@ pub async fn token(
     url: &str,
     realm: &str,
     form: &[(&str, &str)],
-) -> Result<String, Error> {
+) -> Result<String> {
     let response = http
         .post(format!(
             "{url}/realms/{realm}/protocol/openid-connect/token"
@@ -66,7 +68,7 @@ pub async fn token(
 
 impl Admin {
     /// Signs in as the master realm's administrator.
-    pub async fn sign_in(url: &str, user: &str, password: &str) -> Result<Admin, Error> {
+    pub async fn sign_in(url: &str, user: &str, password: &str) -> Result<Admin> {
         let http = reqwest::Client::new();
         let token = token(
             &http,
@@ -88,12 +90,12 @@ impl Admin {
         })
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<reqwest::Response, Error> {
+    async fn post(&self, path: &str, body: Value) -> Result<reqwest::Response> {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// A GET whose answer is JSON.
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         Ok(self
             .send(reqwest::Method::GET, path, None)
             .await?
@@ -106,7 +108,7 @@ impl Admin {
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<reqwest::Response> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -119,7 +121,7 @@ impl Admin {
     }
 
     /// Creates a realm whose tokens live `token_lifetime_s`.
-    pub async fn create_realm(&self, realm: &str, token_lifetime_s: u64) -> Result<(), Error> {
+    pub async fn create_realm(&self, realm: &str, token_lifetime_s: u64) -> Result<()> {
         let response = self
             .post(
                 "/admin/realms",
@@ -134,12 +136,7 @@ impl Admin {
     }
 
     /// Creates an organization with `roles` and returns its id.
-    pub async fn create_org(
-        &self,
-        realm: &str,
-        name: &str,
-        roles: &[&str],
-    ) -> Result<String, Error> {
+    pub async fn create_org(&self, realm: &str, name: &str, roles: &[&str]) -> Result<String> {
         let step = format!("creating organization {name}");
         let response = self
             .post(&format!("/realms/{realm}/orgs"), json!({ "name": name }))
@@ -164,7 +161,7 @@ impl Admin {
         realm: &str,
         email: &str,
         password: Option<&str>,
-    ) -> Result<String, Error> {
+    ) -> Result<String> {
         let mut user = json!({
             "username": email,
             "email": email,
@@ -184,7 +181,7 @@ impl Admin {
     }
 
     /// Makes a user a member of an organization.
-    pub async fn add_member(&self, realm: &str, org: &str, user_id: &str) -> Result<(), Error> {
+    pub async fn add_member(&self, realm: &str, org: &str, user_id: &str) -> Result<()> {
         let response = self
             .send(
                 reqwest::Method::PUT,
@@ -202,7 +199,7 @@ impl Admin {
         realm: &str,
         client_id: &str,
         management_roles: &[&str],
-    ) -> Result<String, Error> {
+    ) -> Result<String> {
         let secret = uuid::Uuid::new_v4().simple().to_string();
         let internal_id = self
             .create_client(
@@ -249,7 +246,7 @@ impl Admin {
     }
 
     /// Creates a public client that allows the password grant (for user tokens).
-    pub async fn create_user_client(&self, realm: &str, client_id: &str) -> Result<(), Error> {
+    pub async fn create_user_client(&self, realm: &str, client_id: &str) -> Result<()> {
         let client = json!({
             "clientId": client_id,
             "publicClient": true,
@@ -259,7 +256,7 @@ impl Admin {
     }
 
     /// Creates an enabled client without the browser flow, and returns its internal id.
-    async fn create_client(&self, realm: &str, mut client: Value) -> Result<String, Error> {
+    async fn create_client(&self, realm: &str, mut client: Value) -> Result<String> {
         let step = format!("creating client {}", client["clientId"]);
         client["enabled"] = json!(true);
         client["standardFlowEnabled"] = json!(false);
@@ -270,7 +267,7 @@ impl Admin {
         created_id(&step, &response)
     }
 
-    async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String, Error> {
+    async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String> {
         let clients: Vec<Value> = self
             .get_json(&format!(
                 "/admin/realms/{realm}/clients?clientId={client_id}"
@@ -290,7 +287,7 @@ impl Admin {
         client_id: &str,
         username: &str,
         password: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String> {
         token(
             &self.http,
             &self.url,
@@ -307,12 +304,7 @@ impl Admin {
     }
 
     /// A service account's token from the client-credentials grant.
-    pub async fn client_token(
-        &self,
-        realm: &str,
-        client_id: &str,
-        secret: &str,
-    ) -> Result<String, Error> {
+    pub async fn client_token(&self, realm: &str, client_id: &str, secret: &str) -> Result<String> {
         token(
             &self.http,
             &self.url,
@@ -334,7 +326,7 @@ pub async fn configure(
     url: &str,
     admin_password: &str,
     versions: (&str, &str),
-) -> Result<Description, Error> {
+) -> Result<Description> {
     let admin = Admin::sign_in(url, crate::keycloak::ADMIN_USER, admin_password).await?;
     let realm = "acme";
     admin.create_realm(realm, TOKEN_LIFETIME_S).await?;

@@ -466,11 +466,7 @@ async fn a_plan_misses_nothing_while_invitations_behind_it_are_removed() {
     };
     let before = ids(&server);
     // Every listing request first finds the 3 oldest invitations gone.
-    server.inject(Fault::new(
-        Scope::Operation(operation::LIST),
-        FaultAction::RemoveOldest(3),
-        6,
-    ));
+    server.inject(Fault::on(operation::LIST, FaultAction::RemoveOldest(3), 6));
     let plan = client
         .invitations("acme", "org-1")
         .select()

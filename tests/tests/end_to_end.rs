@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use phasetwo_invitations::operation;
 use phasetwo_invitations::{Client, ErrorKind};
 use phasetwo_invitations_testing::support::{Fixture, client_of};
-use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations_testing::{Fault, FaultAction, Permission};
 
 /// The facade's design program, with an administrator's and an invitee's client.
 #[tokio::test]
@@ -130,10 +130,8 @@ async fn paging_over_many_invitations_sees_each_once() {
 async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    let create = Scope::Operation(operation::CREATE);
-
-    server.inject(Fault::new(
-        create.clone(),
+    server.inject(Fault::on(
+        operation::CREATE,
         FaultAction::CloseAfterHandling,
         1,
     ));
@@ -143,7 +141,11 @@ async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
     assert_eq!(e.attempts(), 1);
     assert_eq!(server.invitations("acme", "org-1").len(), 1);
 
-    server.inject(Fault::new(create, FaultAction::CloseAfterHandling, 1));
+    server.inject(Fault::on(
+        operation::CREATE,
+        FaultAction::CloseAfterHandling,
+        1,
+    ));
     let created = org.create("two@example.com").idempotent().await.unwrap();
     assert!(created.reconciled());
     let stored = server.invitations("acme", "org-1");
@@ -160,15 +162,14 @@ async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
 /// `or_existing()` returns the invitation the other create stored.
 #[tokio::test]
 async fn a_create_that_loses_a_race_reads_as_already_invited() {
-    let Fixture { server, client } = Fixture::start().await;
-    let org = client.invitations("acme", "org-1");
-    let create = Scope::Operation(operation::CREATE);
-
-    server.inject(Fault::new(create.clone(), FaultAction::LostCreateRace, 1));
+    let fixture = Fixture::start().await;
+    let (server, org) = (&fixture.server, fixture.org());
+    let lost_race = || Fault::on(operation::CREATE, FaultAction::LostCreateRace, 1);
+    server.inject(lost_race());
     let e = org.create("one@example.com").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited, "{e}");
 
-    server.inject(Fault::new(create, FaultAction::LostCreateRace, 1));
+    server.inject(lost_race());
     let existing = match org.create("two@example.com").or_existing().await.unwrap() {
         phasetwo_invitations::Invited::Existing(existing) => existing,
         other => panic!("expected the stored invitation, got {other:?}"),
@@ -182,15 +183,15 @@ async fn a_create_that_loses_a_race_reads_as_already_invited() {
 async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    server.inject(Fault::new(
-        Scope::Operation(operation::COUNT),
+    server.inject(Fault::on(
+        operation::COUNT,
         FaultAction::CloseBeforeAnswer,
         2,
     ));
     assert_eq!(org.count().await.unwrap(), 0);
 
-    server.inject(Fault::new(
-        Scope::Operation(operation::RESEND),
+    server.inject(Fault::on(
+        operation::RESEND,
         FaultAction::CloseBeforeAnswer,
         1,
     ));
@@ -203,16 +204,16 @@ async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
 async fn throttling_and_unavailability_are_ridden_out() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    server.inject(Fault::new(
-        Scope::Operation(operation::CREATE),
+    server.inject(Fault::on(
+        operation::CREATE,
         FaultAction::Status {
             status: 429,
             retry_after: Some("0".into()),
         },
         2,
     ));
-    server.inject(Fault::new(
-        Scope::Operation(operation::LIST),
+    server.inject(Fault::on(
+        operation::LIST,
         FaultAction::Status {
             status: 503,
             retry_after: None,
@@ -229,15 +230,14 @@ async fn broken_bodies_are_typed_errors() {
     let Fixture { server, client } = Fixture::start().await;
     server.add_invitation("acme", "org-1", "a@x.io");
     let org = client.invitations("acme", "org-1");
-    let list = Scope::Operation(operation::LIST);
-    server.inject(Fault::new(list.clone(), FaultAction::NonJsonBody, 1));
+    server.inject(Fault::on(operation::LIST, FaultAction::NonJsonBody, 1));
     let e = org.list().send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(200));
     assert!(e.body_snippet().unwrap().starts_with("<html>"));
 
     // A cut body is a broken connection: a read is retried and succeeds.
-    server.inject(Fault::new(list, FaultAction::TruncatedBody, 1));
+    server.inject(Fault::on(operation::LIST, FaultAction::TruncatedBody, 1));
     assert_eq!(org.list().send().await.unwrap().len(), 1);
 }
 
@@ -300,11 +300,7 @@ async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
             .unwrap()
             .id()
             .to_owned();
-        server.inject(Fault::new(
-            Scope::Operation(operation),
-            FaultAction::CloseAfterHandling,
-            1,
-        ));
+        server.inject(Fault::on(operation, FaultAction::CloseAfterHandling, 1));
         let answer = if accept {
             mine.accept(&id)
         } else {

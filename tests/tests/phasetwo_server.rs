@@ -35,6 +35,16 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The error of fetching the artifact from a repository answering `status` and `body`.
+async fn failed_fetch(status: StatusCode, body: &'static str, cache: &std::path::Path) -> String {
+    let maven = repository(status, body).await;
+    artifact()
+        .fetch(&maven, cache)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_download_is_checked_then_cached_and_then_needs_no_network() {
     let cache = temp_dir("cache-ok");
@@ -50,12 +60,7 @@ async fn a_download_is_checked_then_cached_and_then_needs_no_network() {
 #[tokio::test]
 async fn a_download_with_another_checksum_is_refused_and_not_cached() {
     let cache = temp_dir("cache-bad");
-    let maven = repository(StatusCode::OK, "tampered").await;
-    let e = artifact()
-        .fetch(&maven, &cache)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = failed_fetch(StatusCode::OK, "tampered", &cache).await;
     assert!(e.contains("org.example:thing:1.0"), "{e}");
     assert!(e.contains("SHA-256") && e.contains(HELLO_SHA256), "{e}");
     let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
@@ -74,13 +79,7 @@ async fn a_corrupt_cache_entry_is_downloaded_again() {
 
 #[tokio::test]
 async fn a_failed_download_names_the_artifact_and_the_status() {
-    let cache = temp_dir("cache-missing");
-    let maven = repository(StatusCode::NOT_FOUND, "").await;
-    let e = artifact()
-        .fetch(&maven, &cache)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = failed_fetch(StatusCode::NOT_FOUND, "", &temp_dir("cache-missing")).await;
     assert!(e.starts_with("downloading org.example:thing:1.0"), "{e}");
     assert!(e.contains("404"), "{e}");
 }

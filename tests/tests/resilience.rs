@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use phasetwo_invitations::operation;
 use phasetwo_invitations::{Client, Outcome};
 use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, quick_retries};
-use phasetwo_invitations_testing::{Fault, FaultAction, Permission, Scope};
+use phasetwo_invitations_testing::{FakeServer, Fault, FaultAction, Permission, Scope};
 
 const TOKEN: &str = MANAGE_TOKEN;
 const SECRET: &str = phasetwo_invitations_testing::support::CLIENT_SECRET;
@@ -20,6 +20,15 @@ async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>)
     tokio::time::timeout(limit, work)
         .await
         .expect("the scenario ran past its time limit")
+}
+
+/// A client of the service account `svc` of realm master, registered by the test.
+fn service_client(server: &FakeServer) -> Client {
+    Client::builder()
+        .base_url(server.url())
+        .client_credentials("master", "svc", SECRET)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,17 +114,12 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
     let lifetime = Duration::from_secs(2);
     server.add_client("master", "svc", SECRET, Permission::Manage, lifetime);
     // Each page takes a while, so the stream outlives several tokens.
-    server.inject(Fault::new(
-        Scope::Operation(operation::LIST),
+    server.inject(Fault::on(
+        operation::LIST,
         FaultAction::Delay(Duration::from_millis(50)),
         1000,
     ));
-    let client = Client::builder()
-        .base_url(server.url())
-        .client_credentials("master", "svc", SECRET)
-        .build()
-        .unwrap();
-    let org = client.invitations("acme", "org-1");
+    let org = service_client(&server).invitations("acme", "org-1");
     let started = Instant::now();
     let stream = org.list().page_size(5).stream().try_collect::<Vec<_>>();
     let emails: Vec<String> = (0..300).map(|i| format!("churn{i}@example.com")).collect();
@@ -150,12 +154,7 @@ async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
         Permission::View,
         Duration::from_secs(6),
     );
-    let client = Client::builder()
-        .base_url(server.url())
-        .client_credentials("master", "svc", SECRET)
-        .build()
-        .unwrap();
-    let org = client.invitations("acme", "org-1");
+    let org = service_client(&server).invitations("acme", "org-1");
     let burst = || async {
         let calls: Vec<_> = (0..500).map(|_| tokio::spawn(org.count().send())).collect();
         for call in calls {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use phasetwo_invitations::Client;
 use phasetwo_invitations_testing::Permission;
-use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, TraceCapture};
+use phasetwo_invitations_testing::support::{Fixture, MANAGE_TOKEN, TraceCapture, client_of};
 
 const TOKEN: &str = MANAGE_TOKEN;
 const SECRET: &str = phasetwo_invitations_testing::support::CLIENT_SECRET;
@@ -43,23 +43,16 @@ async fn no_secret_in_traces_debug_or_display() {
         .client_credentials("master", "svc", "not-the-secret")
         .build()
         .unwrap();
-    let e = wrong
-        .invitations("acme", "org-1")
-        .count()
-        .await
-        .unwrap_err();
-    shown.extend([e.to_string(), format!("{e:?}")]);
-    let bearer = Client::builder()
-        .base_url(server.url())
-        .bearer_token(TOKEN)
-        .build()
-        .unwrap();
-    let e = bearer
-        .invitations("acme", "nope")
-        .count()
-        .await
-        .unwrap_err();
-    shown.extend([e.to_string(), format!("{e:?}")]);
+    let bearer = client_of(&server, TOKEN).build().unwrap();
+    // Refused credentials, and an unknown organization.
+    for (client, org_id) in [(&wrong, "org-1"), (&bearer, "nope")] {
+        let e = client
+            .invitations("acme", org_id)
+            .count()
+            .await
+            .unwrap_err();
+        shown.extend([e.to_string(), format!("{e:?}")]);
+    }
     let report = bearer
         .invitations("acme", "org-1")
         .create_many(["b@x.io", "bad"])

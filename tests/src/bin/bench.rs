@@ -104,12 +104,17 @@ async fn generated_page(facade: &Client) -> usize {
         .len()
 }
 
-/// Every invitation the hand-written way: pages of 1,000 by offset until a short one, each
-/// invitation handed on as a stream hands it to its reader. Returns how many.
+/// Every invitation the hand-written way; see [`every_page`].
 async fn hand_stream(http: &reqwest::Client, page_url: &str) -> u64 {
+    every_page(|first| hand_page(http, page_url, first, 1000)).await
+}
+
+/// Pages of 1,000 by offset until a short one, each invitation handed on as a stream hands it
+/// to its reader. Returns how many.
+async fn every_page<T, Page: Future<Output = Vec<T>>>(mut page_at: impl FnMut(u64) -> Page) -> u64 {
     let (mut first, mut seen) = (0u64, 0u64);
     loop {
-        let page = hand_page(http, page_url, first, 1000).await;
+        let page = page_at(first).await;
         let full = page.len() == 1000;
         first += page.len() as u64;
         for invitation in page {
@@ -222,29 +227,20 @@ async fn stream_throughput(url: &str, total: u64, runs: usize) -> Value {
         assert_eq!(n, total);
     };
     let raw = org_client.raw();
+    let org_id = org_id.as_str();
     let generated_loop = || async {
-        let (mut first, mut seen) = (0i32, 0u64);
-        loop {
-            let page = raw
-                .get_organization_invitations()
+        let seen = every_page(|first| async move {
+            raw.get_organization_invitations()
                 .realm("bench")
-                .org_id(org_id.as_str())
-                .first(first)
+                .org_id(org_id)
+                .first(i32::try_from(first).expect("a page offset fits"))
                 .max(1000)
                 .send()
                 .await
                 .expect("page")
-                .into_inner();
-            let full = page.len() == 1000;
-            first += page.len() as i32;
-            for invitation in page {
-                std::hint::black_box(invitation);
-                seen += 1;
-            }
-            if !full {
-                break;
-            }
-        }
+                .into_inner()
+        })
+        .await;
         assert_eq!(seen, total);
     };
     // Warm up, then alternate which goes first, so that neither always meets a colder server.
@@ -632,7 +628,14 @@ async fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    // Whether to measure `name`; says so on stderr when it does.
+    let wanted = |name: &str| {
+        let wanted = only.as_deref().is_none_or(|o| o == name);
+        if wanted {
+            eprintln!("{name} ...");
+        }
+        wanted
+    };
     let out = args
         .iter()
         .position(|a| a == "--out")
@@ -649,26 +652,21 @@ async fn main() {
         }
     };
     if wanted("overhead_page") {
-        eprintln!("overhead_page ...");
         add(overhead_page(&server.url, if quick { 100 } else { 2000 }, runs).await);
     }
     if wanted("instructions") {
-        eprintln!("instructions (callgrind) ...");
         let (calls, invitations) = if quick { (20, 2_000) } else { (200, 20_000) };
         add(instruction_figures(&server.url, calls, invitations));
     }
     if wanted("concurrency_throughput") {
-        eprintln!("concurrency_throughput ...");
         let (calls, rounds) = if quick { (2_000, 2) } else { (20_000, 20) };
         add(concurrency_throughput(&server.url, calls, rounds).await);
     }
     if wanted("stream_throughput") {
-        eprintln!("stream_throughput ...");
         let total = if quick { 10_000 } else { 100_000 };
         add(stream_throughput(&server.url, total, if quick { 1 } else { 9 }).await);
     }
     if wanted("stream_memory") {
-        eprintln!("stream_memory ...");
         let (small, big) = if quick {
             (1_000, 20_000)
         } else {
@@ -682,16 +680,13 @@ async fn main() {
         ));
     }
     if wanted("bulk_speedup") {
-        eprintln!("bulk_speedup ...");
         let (creates, bulk_runs) = if quick { (160, 1) } else { (10_000, 3) };
         add(bulk_speedup(&slow_server.url, creates, bulk_runs).await);
     }
     if wanted("decode") {
-        eprintln!("decode ...");
         add(decode(if quick { 20 } else { 500 }, runs));
     }
     if wanted("codegen_render_ms") {
-        eprintln!("codegen ...");
         add(codegen(if quick { 3 } else { 20 }));
     }
     std::fs::write(out, serde_json::to_string_pretty(&figures).expect("json"))

@@ -298,24 +298,26 @@ fn toxics(sizes: &Sizes) -> Vec<(Place, Toxic)> {
         toxic.toxicity = 1.0;
         toxic
     };
-    let mut list = vec![
-        (Place::Api, latency(Downstream, 1.0)),
-        (Place::Api, timeout(Downstream, 0.1)),
-        (Place::Api, reset_peer(Downstream)),
-        (Place::Api, limit_data(Downstream)),
-        (Place::Api, slicer(Downstream)),
-        (Place::Api, bandwidth(Downstream)),
+    // Every type on the API, in each direction asked for.
+    let on_the_api = |way| {
+        [
+            latency(way, 1.0),
+            timeout(way, 0.1),
+            reset_peer(way),
+            limit_data(way),
+            slicer(way),
+            bandwidth(way),
+        ]
+        .map(|toxic| (Place::Api, toxic))
+    };
+    let mut list = Vec::from(on_the_api(Downstream));
+    list.extend([
         (Place::TokenEndpoint, every(reset_peer(Downstream))),
         (Place::TokenEndpoint, every(limit_data(Upstream))),
-    ];
+    ]);
     if sizes.every_toxic_both_ways {
+        list.extend(on_the_api(Upstream));
         list.extend([
-            (Place::Api, latency(Upstream, 1.0)),
-            (Place::Api, timeout(Upstream, 0.1)),
-            (Place::Api, reset_peer(Upstream)),
-            (Place::Api, limit_data(Upstream)),
-            (Place::Api, slicer(Upstream)),
-            (Place::Api, bandwidth(Upstream)),
             (Place::TokenEndpoint, latency(Downstream, 1.0)),
             (Place::TokenEndpoint, timeout(Downstream, 1.0)),
             (Place::TokenEndpoint, every(reset_peer(Upstream))),
@@ -969,23 +971,12 @@ async fn measure_load(rig: &mut Rig, rows: usize) -> ExitCode {
         let keycloak_cpu = rig.keycloak.group_id().map(group_cpu_seconds);
         let own_cpu = own_cpu_seconds();
         let started = Instant::now();
+        let many = org.create_many(emails.iter().map(String::as_str));
         let (done, mut latencies) = match setting {
             Setting::Fixed(n) => fixed_load(&org, &emails, n).await,
-            Setting::Many(n) => {
-                let report = org
-                    .create_many(emails.iter().map(String::as_str))
-                    .concurrency(n)
-                    .send()
-                    .await;
-                (report.created, Vec::new())
-            }
+            Setting::Many(n) => (many.concurrency(n).send().await.created, Vec::new()),
             Setting::Adaptive { max } => {
-                let report = org
-                    .create_many(emails.iter().map(String::as_str))
-                    .max_concurrency(max)
-                    .send()
-                    .await;
-                (report.created, Vec::new())
+                (many.max_concurrency(max).send().await.created, Vec::new())
             }
         };
         let elapsed = started.elapsed().as_secs_f64();
