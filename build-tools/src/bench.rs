@@ -16,11 +16,7 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
         "facade time / hand-written reqwest time, per page of 20",
         Some(Goal::AtMost(1.05)),
     ),
-    (
-        "overhead_page_generated",
-        "generated client time / hand-written time, per page of 20",
-        None,
-    ),
+    ("overhead_page_generated", "generated client time / hand-written time, per page of 20", None),
     (
         "page_instructions",
         "facade instructions / hand-written, per list send() of 20 (callgrind, client process)",
@@ -46,26 +42,14 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
         "facade pages() instructions / hand-written loop, per invitation",
         None,
     ),
-    (
-        "stream_instructions_hand",
-        "instructions per invitation of the hand-written loop",
-        None,
-    ),
+    ("stream_instructions_hand", "instructions per invitation of the hand-written loop", None),
     (
         "concurrency_throughput",
         "requests/s with 64 list send() calls in flight, facade / hand-written (20,000 calls)",
         Some(Goal::AtLeast(0.95)),
     ),
-    (
-        "stream_throughput",
-        "facade stream rate / hand-written loop rate",
-        Some(Goal::AtLeast(0.95)),
-    ),
-    (
-        "stream_throughput_generated",
-        "generated client loop rate / hand-written loop rate",
-        None,
-    ),
+    ("stream_throughput", "facade stream rate / hand-written loop rate", Some(Goal::AtLeast(0.95))),
+    ("stream_throughput_generated", "generated client loop rate / hand-written loop rate", None),
     (
         "stream_memory_bytes",
         "peak RSS growth per streamed invitation, bytes",
@@ -76,31 +60,15 @@ const FIGURES: &[(&str, &str, Option<Goal>)] = &[
         "create_many time at concurrency 1 / at 16 (5 ms server)",
         Some(Goal::AtLeast(10.0)),
     ),
-    (
-        "decode",
-        "generated types decode rate / hand-written struct rate",
-        Some(Goal::AtLeast(0.9)),
-    ),
-    (
-        "codegen_render_ms",
-        "build_tools::render on the spec, ms",
-        Some(Goal::Below(100.0)),
-    ),
-    (
-        "codegen_rebuild_s",
-        "rebuild of the client crate after the spec changes, s",
-        None,
-    ),
+    ("decode", "generated types decode rate / hand-written struct rate", Some(Goal::AtLeast(0.9))),
+    ("codegen_render_ms", "build_tools::render on the spec, ms", Some(Goal::Below(100.0))),
+    ("codegen_rebuild_s", "rebuild of the client crate after the spec changes, s", None),
     (
         "consumer_build_crates",
         "crates a new user's clean debug build of the facade compiles (default features)",
         None,
     ),
-    (
-        "consumer_build_s",
-        "seconds of that build (full runs only)",
-        None,
-    ),
+    ("consumer_build_s", "seconds of that build (full runs only)", None),
 ];
 
 #[derive(Clone, Copy)]
@@ -149,20 +117,9 @@ fn cargo(args: &[&str]) -> Result<()> {
 pub fn run(quick: bool) -> Result<ExitCode> {
     // `--quick` only proves the command works: the debug build, which the tests share, spares
     // a release build of every dependency.
-    let (profile, profile_dir) = if quick {
-        ("--profile=dev", "debug")
-    } else {
-        ("--release", "release")
-    };
-    cargo(&[
-        "build",
-        profile,
-        "--locked",
-        "--quiet",
-        "-p",
-        "invitations-tests",
-        "--bins",
-    ])?;
+    let (profile, profile_dir) =
+        if quick { ("--profile=dev", "debug") } else { ("--release", "release") };
+    cargo(&["build", profile, "--locked", "--quiet", "-p", "invitations-tests", "--bins"])?;
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let runtime = out_dir.join("runtime.json");
@@ -182,18 +139,8 @@ pub fn run(quick: bool) -> Result<ExitCode> {
     let spec = workspace_root().join(paths::DERIVED);
     std::fs::write(&spec, std::fs::read(&spec)?)?;
     let started = Instant::now();
-    cargo(&[
-        "build",
-        profile,
-        "--locked",
-        "--quiet",
-        "-p",
-        "phasetwo-invitations-client",
-    ])?;
-    figures.insert(
-        "codegen_rebuild_s".into(),
-        json!(started.elapsed().as_secs_f64()),
-    );
+    cargo(&["build", profile, "--locked", "--quiet", "-p", "phasetwo-invitations-client"])?;
+    figures.insert("codegen_rebuild_s".into(), json!(started.elapsed().as_secs_f64()));
 
     // What a new user's first build costs: minutes of clean builds, so full runs only.
     if !quick {

@@ -12,19 +12,9 @@ use serde_json::{Map, Value};
 /// One line of the difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Added {
-        what: String,
-        now: String,
-    },
-    Removed {
-        what: String,
-        was: String,
-    },
-    Changed {
-        what: String,
-        was: String,
-        now: String,
-    },
+    Added { what: String, now: String },
+    Removed { what: String, was: String },
+    Changed { what: String, was: String, now: String },
 }
 
 impl fmt::Display for Change {
@@ -43,10 +33,7 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
     for (what, was) in &old {
         match new.get(what) {
-            None => changes.push(Change::Removed {
-                what: what.clone(),
-                was: was.clone(),
-            }),
+            None => changes.push(Change::Removed { what: what.clone(), was: was.clone() }),
             Some(now) if now != was => changes.push(Change::Changed {
                 what: what.clone(),
                 was: was.clone(),
@@ -57,10 +44,7 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     }
     for (what, now) in &new {
         if !old.contains_key(what) {
-            changes.push(Change::Added {
-                what: what.clone(),
-                now: now.clone(),
-            });
+            changes.push(Change::Added { what: what.clone(), now: now.clone() });
         }
     }
     changes.sort_by(|a, b| key(a).cmp(key(b)));
@@ -79,10 +63,7 @@ fn key(change: &Change) -> &str {
 fn facts(spec: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let empty = Map::new();
-    let paths = spec
-        .get("paths")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let paths = spec.get("paths").and_then(Value::as_object).unwrap_or(&empty);
     for (path, item) in paths {
         let shared_params = item.get("parameters");
         for (method, op) in item.as_object().unwrap_or(&empty) {
@@ -94,10 +75,7 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{} {path}", method.to_uppercase()));
-            out.insert(
-                format!("operation {name}"),
-                format!("{} {path}", method.to_uppercase()),
-            );
+            out.insert(format!("operation {name}"), format!("{} {path}", method.to_uppercase()));
             let params = shared_params
                 .into_iter()
                 .chain(op.get("parameters"))
@@ -119,10 +97,8 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
             }
             if let Some(body) = op.get("requestBody") {
                 let body = resolve(spec, body);
-                for (media, content) in body
-                    .get("content")
-                    .and_then(Value::as_object)
-                    .unwrap_or(&empty)
+                for (media, content) in
+                    body.get("content").and_then(Value::as_object).unwrap_or(&empty)
                 {
                     out.insert(
                         format!("operation {name}: request body {media}"),
@@ -130,10 +106,8 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
                     );
                 }
             }
-            for (status, response) in op
-                .get("responses")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty)
+            for (status, response) in
+                op.get("responses").and_then(Value::as_object).unwrap_or(&empty)
             {
                 let response = resolve(spec, response);
                 let bodies: Vec<String> = response
@@ -143,17 +117,11 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
                     .iter()
                     .map(|(media, c)| format!("{media} {}", type_of(c.get("schema"))))
                     .collect();
-                let summary = if bodies.is_empty() {
-                    "no body".to_owned()
-                } else {
-                    bodies.join(", ")
-                };
+                let summary =
+                    if bodies.is_empty() { "no body".to_owned() } else { bodies.join(", ") };
                 out.insert(format!("operation {name}: response {status}"), summary);
-                for header in response
-                    .get("headers")
-                    .and_then(Value::as_object)
-                    .unwrap_or(&empty)
-                    .keys()
+                for header in
+                    response.get("headers").and_then(Value::as_object).unwrap_or(&empty).keys()
                 {
                     out.insert(
                         format!("operation {name}: response {status} header `{header}`"),
@@ -163,10 +131,7 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
             }
         }
     }
-    let schemas = spec
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let schemas = spec.pointer("/components/schemas").and_then(Value::as_object).unwrap_or(&empty);
     for (schema_name, schema) in schemas {
         out.insert(format!("schema {schema_name}"), type_of(Some(schema)));
         let required: Vec<&str> = schema
@@ -174,17 +139,12 @@ fn facts(spec: &Value) -> BTreeMap<String, String> {
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        for (field, field_schema) in schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty)
+        for (field, field_schema) in
+            schema.get("properties").and_then(Value::as_object).unwrap_or(&empty)
         {
             out.insert(
                 format!("schema {schema_name}: field `{field}`"),
-                with_required(
-                    type_of(Some(field_schema)),
-                    required.contains(&field.as_str()),
-                ),
+                with_required(type_of(Some(field_schema)), required.contains(&field.as_str())),
             );
         }
     }
@@ -202,11 +162,7 @@ fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
 }
 
 fn with_required(ty: String, required: bool) -> String {
-    if required {
-        format!("{ty}, required")
-    } else {
-        ty
-    }
+    if required { format!("{ty}, required") } else { ty }
 }
 
 /// A short type description: `string`, `integer/int64`, `array of Foo`, `map of string`.

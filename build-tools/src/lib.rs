@@ -55,9 +55,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-const HTTP_METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const HTTP_METHODS: [&str; 8] =
+    ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Parses a YAML (or JSON) OpenAPI or Overlay document into a JSON value, keeping key order.
 pub fn parse_yaml(text: &str) -> Result<Value> {
@@ -71,10 +70,8 @@ pub fn parse_yaml(text: &str) -> Result<Value> {
 /// is noticed instead of silently dropping an operation.
 pub fn slice(spec: &Value, selection: &Selection) -> Result<Value> {
     let root = spec.as_object().ok_or("the spec is not a mapping")?;
-    let upstream_paths = root
-        .get("paths")
-        .and_then(Value::as_object)
-        .ok_or("the spec has no `paths`")?;
+    let upstream_paths =
+        root.get("paths").and_then(Value::as_object).ok_or("the spec has no `paths`")?;
 
     let mut paths = Map::new();
     let mut found_ids = BTreeSet::new();
@@ -118,11 +115,8 @@ pub fn slice(spec: &Value, selection: &Selection) -> Result<Value> {
         paths.insert(path.clone(), Value::Object(out));
     }
 
-    let missing: Vec<_> = selection
-        .operation_ids
-        .iter()
-        .filter(|id| !found_ids.contains(**id))
-        .collect();
+    let missing: Vec<_> =
+        selection.operation_ids.iter().filter(|id| !found_ids.contains(**id)).collect();
     if !missing.is_empty() {
         return Err(format!("selected operations missing from the spec: {missing:?}").into());
     }
@@ -146,9 +140,7 @@ pub fn slice(spec: &Value, selection: &Selection) -> Result<Value> {
                     .into_iter()
                     .flatten()
                     .filter(|t| {
-                        t.get("name")
-                            .and_then(Value::as_str)
-                            .is_some_and(|n| used_tags.contains(n))
+                        t.get("name").and_then(Value::as_str).is_some_and(|n| used_tags.contains(n))
                     })
                     .cloned()
                     .collect();
@@ -171,9 +163,7 @@ fn keep_referenced_components(
     paths: &Map<String, Value>,
     root: &Map<String, Value>,
 ) -> Result<Value> {
-    let components = components
-        .as_object()
-        .ok_or("`components` is not a mapping")?;
+    let components = components.as_object().ok_or("`components` is not a mapping")?;
 
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let mut queue: VecDeque<(String, String)> = VecDeque::new();
@@ -278,10 +268,7 @@ pub fn derive_spec(upstream_text: &str, overlay_text: &str) -> Result<String> {
     let upstream = parse_yaml(upstream_text).map_err(|e| format!("upstream spec: {e}"))?;
     let sliced = slice(&upstream, &SELECTION)?;
     let corrected = apply_overlay(sliced, overlay_text)?;
-    Ok(format!(
-        "{DERIVED_HEADER}{}",
-        serde_yaml_ng::to_string(&corrected)?
-    ))
+    Ok(format!("{DERIVED_HEADER}{}", serde_yaml_ng::to_string(&corrected)?))
 }
 
 pub use phasetwo_invitations_codegen::{CODE_HEADER, render};

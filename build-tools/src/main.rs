@@ -106,10 +106,7 @@ fn check() -> Result<ExitCode> {
         eprintln!("{} and {} are current", paths::DERIVED, paths::SNAPSHOT);
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!(
-        "stale: {}; run `cargo xtask spec` and commit the result",
-        stale.join(", ")
-    );
+    eprintln!("stale: {}; run `cargo xtask spec` and commit the result", stale.join(", "));
     Ok(ExitCode::FAILURE)
 }
 
@@ -139,13 +136,7 @@ fn chaos(args: &[&str]) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let built = std::process::Command::new(&cargo)
         .current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--package",
-            "phasetwo-invitations",
-        ])
+        .args(["build", "--quiet", "--locked", "--package", "phasetwo-invitations"])
         .args(["--features", "cli", "--bin", "phasetwo-invitations"])
         .status()?;
     if !built.success() {
@@ -164,13 +155,7 @@ fn tests_program(
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = std::process::Command::new(cargo)
         .current_dir(workspace_root())
-        .args([
-            "run",
-            "--quiet",
-            "--locked",
-            "--package",
-            "invitations-tests",
-        ])
+        .args(["run", "--quiet", "--locked", "--package", "invitations-tests"])
         .args(["--bin", program, "--"])
         .args(args)
         .envs(vars.iter().copied())

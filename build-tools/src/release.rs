@@ -58,10 +58,7 @@ impl Baseline {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| format!("{}: no `{key}`", path.display()).into())
         };
-        Ok(Baseline {
-            version: value("version")?,
-            commit: value("commit")?,
-        })
+        Ok(Baseline { version: value("version")?, commit: value("commit")? })
     }
 }
 
@@ -174,10 +171,7 @@ pub fn drill() -> Result<ExitCode> {
         println!("  wire:{}", wire.concat());
         let copy = copy_workspace(&root)?;
         std::fs::write(copy.join(paths::UPSTREAM), &changed_text)?;
-        std::fs::write(
-            copy.join(paths::OVERLAY),
-            serde_yaml_ng::to_string(&overlay)?,
-        )?;
+        std::fs::write(copy.join(paths::OVERLAY), serde_yaml_ng::to_string(&overlay)?)?;
         std::fs::write(copy.join(paths::DERIVED), &derived)?;
         let minor_is_enough = semver_check_client(&root, &copy)?;
         std::fs::remove_dir_all(&copy)?;
@@ -187,16 +181,8 @@ pub fn drill() -> Result<ExitCode> {
         println!(
             "{}: {} (expected {})",
             if as_expected { "ok" } else { "WRONG" },
-            if minor_is_enough {
-                "a minor release may carry it"
-            } else {
-                "breaking"
-            },
-            if scenario.breaking {
-                "breaking"
-            } else {
-                "minor"
-            },
+            if minor_is_enough { "a minor release may carry it" } else { "breaking" },
+            if scenario.breaking { "breaking" } else { "minor" },
         );
         wrong += usize::from(!as_expected);
     }
@@ -205,11 +191,7 @@ pub fn drill() -> Result<ExitCode> {
         SCENARIOS.len() - wrong,
         SCENARIOS.len()
     );
-    Ok(if wrong == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if wrong == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Whether the client crate of `copy` may be released as a minor version of the one in
@@ -230,19 +212,14 @@ fn semver_check_client(root: &Path, copy: &Path) -> Result<bool> {
 
 /// The files git tracks, as they are in the working tree, copied to a new directory.
 fn copy_workspace(root: &Path) -> Result<PathBuf> {
-    let listed = Command::new("git")
-        .current_dir(root)
-        .args(["ls-files", "-z"])
-        .output()?;
+    let listed = Command::new("git").current_dir(root).args(["ls-files", "-z"]).output()?;
     if !listed.status.success() {
         return Err("git ls-files failed: the drill copies a git checkout".into());
     }
     let copy = std::env::temp_dir().join(format!(
         "phasetwo-spec-drill-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_nanos()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
     ));
     for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
         let relative = Path::new(std::str::from_utf8(file)?);
@@ -271,11 +248,7 @@ fn ensure_semver_checks() -> Result<()> {
         .args(["install", "--locked", "cargo-semver-checks", "--version"])
         .arg(SEMVER_CHECKS_VERSION)
         .status()?;
-    if installed.success() {
-        Ok(())
-    } else {
-        Err("could not install cargo-semver-checks".into())
-    }
+    if installed.success() { Ok(()) } else { Err("could not install cargo-semver-checks".into()) }
 }
 
 fn cargo() -> String {

@@ -10,10 +10,7 @@ fn read(relative: &str) -> String {
 }
 
 fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .map(|m| m.keys().map(String::as_str).collect())
-        .unwrap_or_default()
+    value.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default()
 }
 
 /// A spec with a selected operation whose schema references another (transitively), an
@@ -70,10 +67,7 @@ fn sample_spec() -> Value {
 
 #[test]
 fn slice_keeps_selected_operations_and_transitive_references_only() {
-    let selection = Selection {
-        tags: &["Wanted"],
-        operation_ids: &["byId"],
-    };
+    let selection = Selection { tags: &["Wanted"], operation_ids: &["byId"] };
     let sliced = slice(&sample_spec(), &selection).unwrap();
 
     assert_eq!(keys(&sliced["paths"]), ["/a", "/b"]);
@@ -81,19 +75,13 @@ fn slice_keeps_selected_operations_and_transitive_references_only() {
     assert_eq!(keys(&sliced["components"]["schemas"]), ["A", "B", "C"]);
     assert_eq!(keys(&sliced["components"]["parameters"]), ["Realm"]);
     assert_eq!(keys(&sliced["components"]["securitySchemes"]), ["bearer"]);
-    assert_eq!(
-        sliced["tags"],
-        json!([{"name": "Wanted"}, {"name": "Other"}])
-    );
+    assert_eq!(sliced["tags"], json!([{"name": "Wanted"}, {"name": "Other"}]));
     assert_eq!(sliced["info"], sample_spec()["info"]);
 }
 
 #[test]
 fn slice_fails_when_a_selected_operation_is_gone() {
-    let selection = Selection {
-        tags: &["Wanted"],
-        operation_ids: &["renamedUpstream"],
-    };
+    let selection = Selection { tags: &["Wanted"], operation_ids: &["renamedUpstream"] };
     let err = slice(&sample_spec(), &selection).unwrap_err().to_string();
     assert!(err.contains("renamedUpstream"), "{err}");
 }
@@ -101,14 +89,8 @@ fn slice_fails_when_a_selected_operation_is_gone() {
 #[test]
 fn slice_fails_on_a_dangling_reference() {
     let mut spec = sample_spec();
-    spec["components"]["schemas"]
-        .as_object_mut()
-        .unwrap()
-        .remove("C");
-    let selection = Selection {
-        tags: &["Wanted"],
-        operation_ids: &[],
-    };
+    spec["components"]["schemas"].as_object_mut().unwrap().remove("C");
+    let selection = Selection { tags: &["Wanted"], operation_ids: &[] };
     let err = slice(&spec, &selection).unwrap_err().to_string();
     assert!(err.contains("#/components/schemas/C"), "{err}");
 }
@@ -152,17 +134,13 @@ fn overlay_filter_targets_select_by_value() {
 #[test]
 fn overlay_target_matching_nothing_is_an_error() {
     let overlay = format!("{OVERLAY_HEAD}  - target: $.nowhere\n    update: {{a: 1}}\n");
-    let err = apply_overlay(json!({"a": 1}), &overlay)
-        .unwrap_err()
-        .to_string();
+    let err = apply_overlay(json!({"a": 1}), &overlay).unwrap_err().to_string();
     assert!(err.contains("$.nowhere"), "{err}");
 }
 
 #[test]
 fn overlay_that_is_not_an_overlay_is_an_error() {
-    let err = apply_overlay(json!({}), "actions: []\n")
-        .unwrap_err()
-        .to_string();
+    let err = apply_overlay(json!({}), "actions: []\n").unwrap_err().to_string();
     assert!(err.starts_with("overlay:"), "{err}");
 }
 
@@ -222,20 +200,11 @@ fn committed_spec_holds_the_nine_operations_and_their_schemas() {
     );
     assert_eq!(
         keys(&spec["components"]["schemas"]),
-        [
-            "InvitationRequestRepresentation",
-            "InvitationRepresentation",
-            "ErrorRepresentation"
-        ]
+        ["InvitationRequestRepresentation", "InvitationRepresentation", "ErrorRepresentation"]
     );
     // Every selected operation declares the same error bodies.
     for item in spec["paths"].as_object().unwrap().values() {
-        for op in item
-            .as_object()
-            .unwrap()
-            .values()
-            .filter(|v| v.get("responses").is_some())
-        {
+        for op in item.as_object().unwrap().values().filter(|v| v.get("responses").is_some()) {
             for status in ["400", "401", "403", "404", "409", "429", "500", "503"] {
                 assert_eq!(
                     op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
@@ -272,10 +241,7 @@ fn new_upstream_field_and_operation_appear_in_generated_code() {
         code.contains("pub expires_at: ::std::option::Option<::std::string::String>"),
         "new field missing"
     );
-    assert!(
-        code.contains("pub fn revoke_organization_invitation("),
-        "new operation missing"
-    );
+    assert!(code.contains("pub fn revoke_organization_invitation("), "new operation missing");
     // And it carries the overlay's error responses like every other operation.
     let revoke = &parse_yaml(&derived).unwrap()["paths"]["/{realm}/orgs/{orgId}/invitations/{invitationId}/revoke"]
         ["post"]["responses"];

@@ -40,26 +40,14 @@ mod tests {
 
     #[test]
     fn reads_the_servers_form_and_rfc_3339() {
-        let at = |text| {
-            made_at("a", Some(text))
-                .created_at_utc()
-                .map(|t| t.to_rfc3339())
-        };
-        assert_eq!(
-            at("2026-11-28T23:43Z").as_deref(),
-            Some("2026-11-28T23:43:00+00:00")
-        );
+        let at = |text| made_at("a", Some(text)).created_at_utc().map(|t| t.to_rfc3339());
+        assert_eq!(at("2026-11-28T23:43Z").as_deref(), Some("2026-11-28T23:43:00+00:00"));
         assert_eq!(
             at("2026-11-28T23:43:17.5+01:00").as_deref(),
             Some("2026-11-28T22:43:17.500+00:00")
         );
-        for unreadable in [
-            "",
-            "yesterday",
-            "2026-11-28",
-            "2026-13-28T23:43Z",
-            "2026-11-28T24:00Z",
-        ] {
+        for unreadable in ["", "yesterday", "2026-11-28", "2026-13-28T23:43Z", "2026-11-28T24:00Z"]
+        {
             assert_eq!(at(unreadable), None, "{unreadable:?}");
         }
         assert_eq!(made_at("a", None).created_at_utc(), None);

@@ -44,10 +44,7 @@ pub struct Hooks {
 impl Hooks {
     /// Hooks that run `hook` around every request.
     pub fn new(hook: impl RequestHook) -> Self {
-        Self {
-            hook: Some(Arc::new(hook)),
-            max_body: None,
-        }
+        Self { hook: Some(Arc::new(hook)), max_body: None }
     }
 
     /// Fails reading any answer whose body grows past `bytes`, with [`BodyTooLarge`] as the
@@ -119,9 +116,7 @@ impl ClientHooks<Hooks> for Client {
         // here speaks JSON, including those whose success has no body.
         request.headers_mut().entry(ACCEPT).or_insert(JSON);
         if let Some(hook) = &self.inner().hook {
-            hook.before_send(request, info.operation_id)
-                .await
-                .map_err(Error::Custom)?;
+            hook.before_send(request, info.operation_id).await.map_err(Error::Custom)?;
         }
         Ok(())
     }

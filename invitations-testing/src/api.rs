@@ -48,62 +48,22 @@ struct Route {
 /// invitee's `/orgs/me/…` before an organization's `/orgs/{org}/…`). Dispatch and the
 /// operation names that faults select both come from this table.
 fn routes() -> [Route; 10] {
-    let route = |method, path, operation| Route {
-        method,
-        path,
-        operation,
-    };
+    let route = |method, path, operation| Route { method, path, operation };
     [
-        route(
-            Method::GET,
-            "/realms/{realm}/orgs/me/invitations",
-            operation::MY_LIST,
-        ),
-        route(
-            Method::POST,
-            "/realms/{realm}/orgs/me/invitations/{id}",
-            operation::ACCEPT,
-        ),
-        route(
-            Method::DELETE,
-            "/realms/{realm}/orgs/me/invitations/{id}",
-            operation::REJECT,
-        ),
-        route(
-            Method::POST,
-            "/realms/{realm}/orgs/{org}/invitations",
-            operation::CREATE,
-        ),
-        route(
-            Method::GET,
-            "/realms/{realm}/orgs/{org}/invitations",
-            operation::LIST,
-        ),
-        route(
-            Method::GET,
-            "/realms/{realm}/orgs/{org}/invitations/count",
-            operation::COUNT,
-        ),
-        route(
-            Method::GET,
-            "/realms/{realm}/orgs/{org}/invitations/{id}",
-            operation::GET,
-        ),
-        route(
-            Method::DELETE,
-            "/realms/{realm}/orgs/{org}/invitations/{id}",
-            operation::DELETE,
-        ),
+        route(Method::GET, "/realms/{realm}/orgs/me/invitations", operation::MY_LIST),
+        route(Method::POST, "/realms/{realm}/orgs/me/invitations/{id}", operation::ACCEPT),
+        route(Method::DELETE, "/realms/{realm}/orgs/me/invitations/{id}", operation::REJECT),
+        route(Method::POST, "/realms/{realm}/orgs/{org}/invitations", operation::CREATE),
+        route(Method::GET, "/realms/{realm}/orgs/{org}/invitations", operation::LIST),
+        route(Method::GET, "/realms/{realm}/orgs/{org}/invitations/count", operation::COUNT),
+        route(Method::GET, "/realms/{realm}/orgs/{org}/invitations/{id}", operation::GET),
+        route(Method::DELETE, "/realms/{realm}/orgs/{org}/invitations/{id}", operation::DELETE),
         route(
             Method::PUT,
             "/realms/{realm}/orgs/{org}/invitations/{id}/resend-email",
             operation::RESEND,
         ),
-        route(
-            Method::POST,
-            "/realms/{realm}/protocol/openid-connect/token",
-            TOKEN,
-        ),
+        route(Method::POST, "/realms/{realm}/protocol/openid-connect/token", TOKEN),
     ]
 }
 
@@ -128,9 +88,7 @@ fn handler(route: &Route) -> MethodRouter<Shared> {
 pub(super) fn router(state: Shared) -> Router {
     routes()
         .iter()
-        .fold(Router::new(), |router, route| {
-            router.route(route.path, handler(route))
-        })
+        .fold(Router::new(), |router, route| router.route(route.path, handler(route)))
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -155,10 +113,7 @@ pub(super) fn operation_of(method: &Method, path: &str) -> Option<&'static str> 
 /// An error answer, as Keycloak shapes it: JSON, or an HTML page when the client's
 /// `Accept` prefers HTML.
 fn error(status: StatusCode, message: &str, headers: &HeaderMap) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("text/html") && !accept.contains("json") {
         let page = format!("<html><head><title>Error</title></head><body>{message}</body></html>");
         return (status, [(header::CONTENT_TYPE, "text/html")], page).into_response();
@@ -183,10 +138,7 @@ fn error_with_description(
     description: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("text/html") && !accept.contains("json") {
         return self::error(status, description, headers);
     }
@@ -202,16 +154,13 @@ async fn unknown_path(headers: HeaderMap) -> Response {
 /// An answer forced by an injected fault.
 pub(super) fn injected_status(status: u16, retry_after: Option<String>) -> Response<Bytes> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json");
+    let mut builder =
+        Response::builder().status(status).header(header::CONTENT_TYPE, "application/json");
     if let Some(value) = retry_after {
         builder = builder.header(header::RETRY_AFTER, value);
     }
     let body = json!({ "error": status.canonical_reason().unwrap_or("injected") });
-    builder
-        .body(Bytes::from(body.to_string()))
-        .expect("a valid response")
+    builder.body(Bytes::from(body.to_string())).expect("a valid response")
 }
 
 /// The caller's permission, or the 401 the server gives to missing, expired and
@@ -221,16 +170,10 @@ fn authorize(
     headers: &HeaderMap,
     allowed: impl Fn(&Permission) -> bool,
 ) -> Result<Permission, Response> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match state.permission(authorization) {
         Some(permission) if allowed(&permission) => Ok(permission),
-        _ => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "HTTP 401 Unauthorized",
-            headers,
-        )),
+        _ => Err(error(StatusCode::UNAUTHORIZED, "HTTP 401 Unauthorized", headers)),
     }
 }
 
@@ -251,19 +194,11 @@ fn no_realm(headers: &HeaderMap) -> Response {
 }
 
 fn no_org(org_id: &str, headers: &HeaderMap) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &format!("{org_id} not found"),
-        headers,
-    )
+    error(StatusCode::NOT_FOUND, &format!("{org_id} not found"), headers)
 }
 
 fn no_invitation(id: &str, headers: &HeaderMap) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &format!("No invitation with id {id}"),
-        headers,
-    )
+    error(StatusCode::NOT_FOUND, &format!("No invitation with id {id}"), headers)
 }
 
 /// What the server checks before every invitation operation, in its order: the realm, the
@@ -335,9 +270,7 @@ fn parses_as_address(email: &str) -> bool {
         !domain.is_empty()
             && domain.split('.').all(|label| {
                 !label.is_empty()
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-' || !c.is_ascii())
             })
     };
     bare.matches('@').count() == 1
@@ -356,12 +289,7 @@ fn parse_create(body: &[u8], headers: &HeaderMap) -> Result<CreateBody, Response
             serde_json::error::Category::Data => "unknown_error",
             _ => "invalid_request",
         };
-        error_with_description(
-            StatusCode::BAD_REQUEST,
-            error,
-            "Cannot parse the JSON",
-            headers,
-        )
+        error_with_description(StatusCode::BAD_REQUEST, error, "Cannot parse the JSON", headers)
     })
 }
 
@@ -396,11 +324,7 @@ async fn create(
         Some(given) if parses_as_address(given) => given.to_lowercase(),
         given => {
             let given = given.unwrap_or("null");
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid email: {given}"),
-                &headers,
-            );
+            return error(StatusCode::BAD_REQUEST, &format!("Invalid email: {given}"), &headers);
         }
     };
     if request.roles.iter().any(|r| !org.roles.contains(r)) {
@@ -421,14 +345,8 @@ async fn create(
         );
     }
     let too_long = email.chars().count() > EMAIL_COLUMN
-        || request
-            .redirect_uri
-            .as_ref()
-            .is_some_and(|u| u.chars().count() > REDIRECT_URI_COLUMN)
-        || request
-            .roles
-            .iter()
-            .any(|r| r.chars().count() > ROLE_COLUMN)
+        || request.redirect_uri.as_ref().is_some_and(|u| u.chars().count() > REDIRECT_URI_COLUMN)
+        || request.roles.iter().any(|r| r.chars().count() > ROLE_COLUMN)
         || request
             .attributes
             .values()
@@ -455,23 +373,19 @@ async fn create(
     };
     let id = invitation.id.clone();
     org.invitations.push(invitation);
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     // The request's own URL plus the new id, as JAX-RS builds it.
     let mut location = url::Url::parse(&format!("http://{host}/"))
         .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("a valid URL"));
-    location
-        .path_segments_mut()
-        .expect("http URLs have path segments")
-        .pop_if_empty()
-        .extend(["realms", &realm, "orgs", &org_id, "invitations", &id]);
-    (
-        StatusCode::CREATED,
-        [(header::LOCATION, location.to_string())],
-    )
-        .into_response()
+    location.path_segments_mut().expect("http URLs have path segments").pop_if_empty().extend([
+        "realms",
+        &realm,
+        "orgs",
+        &org_id,
+        "invitations",
+        &id,
+    ]);
+    (StatusCode::CREATED, [(header::LOCATION, location.to_string())]).into_response()
 }
 
 async fn list(
@@ -491,10 +405,7 @@ async fn list(
     let number = |name: &str, default: i64| -> Result<i64, Response> {
         match query.get(name) {
             None => Ok(default),
-            Some(text) => text
-                .parse::<i32>()
-                .map(i64::from)
-                .map_err(|_| not_found(&headers)),
+            Some(text) => text.parse::<i32>().map(i64::from).map_err(|_| not_found(&headers)),
         }
     };
     let (first, max) = match (number("first", 0), number("max", 100)) {
@@ -585,9 +496,8 @@ async fn resend(
     if let Err(refused) = locate(&state, &realm, &org_id, &headers) {
         return refused;
     }
-    let found = state
-        .org_mut(&realm, &org_id)
-        .and_then(|o| o.invitations.iter_mut().find(|i| i.id == id));
+    let found =
+        state.org_mut(&realm, &org_id).and_then(|o| o.invitations.iter_mut().find(|i| i.id == id));
     match found {
         Some(invitation) => {
             invitation.emails_sent += 1;
@@ -602,11 +512,9 @@ async fn resend(
 fn user_email(state: &State, headers: &HeaderMap) -> Result<String, Response> {
     match authorize(state, headers, |_| true)? {
         Permission::User(email) => Ok(email.to_lowercase()),
-        Permission::View | Permission::Manage => Err(error(
-            StatusCode::BAD_REQUEST,
-            "User needs to be email verified",
-            headers,
-        )),
+        Permission::View | Permission::Manage => {
+            Err(error(StatusCode::BAD_REQUEST, "User needs to be email verified", headers))
+        }
     }
 }
 
@@ -650,19 +558,12 @@ fn respond(state: &Shared, realm: &str, id: &str, headers: &HeaderMap, accept: b
     let Some(orgs) = state.realms.get_mut(realm) else {
         return no_realm(headers);
     };
-    let found = orgs.values_mut().find_map(|org| {
-        org.invitations
-            .iter()
-            .position(|i| i.id == id)
-            .map(|at| (org, at))
-    });
+    let found = orgs
+        .values_mut()
+        .find_map(|org| org.invitations.iter().position(|i| i.id == id).map(|at| (org, at)));
     let Some((org, at)) = found else {
         return if accept {
-            error(
-                StatusCode::NOT_FOUND,
-                &format!("Invitation {id} not found"),
-                headers,
-            )
+            error(StatusCode::NOT_FOUND, &format!("Invitation {id} not found"), headers)
         } else {
             error(StatusCode::BAD_REQUEST, "invitation not found", headers)
         };
@@ -706,18 +607,11 @@ async fn token(
 ) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let refuse = |status: StatusCode, error: &str, description: &str| {
-        (
-            status,
-            axum::Json(json!({"error": error, "error_description": description})),
-        )
+        (status, axum::Json(json!({"error": error, "error_description": description})))
             .into_response()
     };
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "Unsupported grant_type",
-        );
+        return refuse(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant_type");
     }
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
     if !state.realms.contains_key(&realm) {

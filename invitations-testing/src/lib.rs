@@ -145,13 +145,7 @@ impl Fault {
     /// `action` on every `nth` request within `scope` (1 for each), `count` times in all:
     /// spreads faults over a run instead of bunching them at its start.
     pub fn every(scope: Scope, action: FaultAction, nth: usize, count: usize) -> Self {
-        Fault {
-            scope,
-            action,
-            count,
-            every: nth.max(1),
-            seen: 0,
-        }
+        Fault { scope, action, count, every: nth.max(1), seen: 0 }
     }
 }
 
@@ -192,12 +186,7 @@ impl FakeServer {
                 while connections.try_join_next().is_some() {}
             }
         });
-        Ok(FakeServer {
-            url: format!("http://{addr}"),
-            addr,
-            state,
-            accept_loop,
-        })
+        Ok(FakeServer { url: format!("http://{addr}"), addr, state, accept_loop })
     }
 
     /// The server's base URL, to give to `ClientBuilder::base_url` (`/realms` is below it).
@@ -243,10 +232,7 @@ impl FakeServer {
         org_id: &str,
         emails: impl IntoIterator<Item = String>,
     ) -> Vec<String> {
-        emails
-            .into_iter()
-            .map(|email| self.add_invitation(realm, org_id, &email))
-            .collect()
+        emails.into_iter().map(|email| self.add_invitation(realm, org_id, &email)).collect()
     }
 
     /// Accepts `token` as a bearer token with `permission`.
@@ -322,11 +308,8 @@ fn org_of(path: &str) -> Option<(String, String)> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["realms", realm, "orgs", org, ..] => {
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
+            let decode =
+                |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
             Some((decode(realm), decode(org)))
         }
         _ => None,
@@ -336,9 +319,7 @@ fn org_of(path: &str) -> Option<(String, String)> {
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed_unsync()
 }
 
 /// One request: recorded, then faulted or passed to the API.
@@ -348,11 +329,7 @@ async fn serve(
     state: Arc<Mutex<State>>,
 ) -> Result<Response<Body>, std::io::Error> {
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let operation = api::operation_of(&parts.method, parts.uri.path());
     let fault = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -361,16 +338,10 @@ async fn serve(
     };
     let request = Request::from_parts(parts, axum::body::Body::from(body));
     let handle = |request: Request<axum::body::Body>| async move {
-        let response: axum::response::Response = router
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|never| match never {});
+        let response: axum::response::Response =
+            router.oneshot(request).await.unwrap_or_else(|never| match never {});
         let (parts, body) = response.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         (parts, bytes)
     };
     let closed = || std::io::Error::other("connection closed by an injected fault");
@@ -379,18 +350,14 @@ async fn serve(
             let (parts, bytes) = handle(request).await;
             Ok(Response::from_parts(parts, full(bytes)))
         }
-        Some(FaultAction::Status {
-            status,
-            retry_after,
-        }) => Ok(api::injected_status(status, retry_after).map(full)),
+        Some(FaultAction::Status { status, retry_after }) => {
+            Ok(api::injected_status(status, retry_after).map(full))
+        }
         Some(FaultAction::ProxyStatus { status, html }) => {
             let status = hyper::StatusCode::from_u16(status)
                 .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
             let (content_type, body) = if html {
-                (
-                    "text/html",
-                    format!("<html><body><h1>{status}</h1></body></html>"),
-                )
+                ("text/html", format!("<html><body><h1>{status}</h1></body></html>"))
             } else {
                 ("text/plain", String::new())
             };
@@ -450,10 +417,7 @@ async fn serve(
                 cut,
             );
             // Content-Length still announces the whole body.
-            Ok(Response::from_parts(
-                parts,
-                StreamBody::new(frames).boxed_unsync(),
-            ))
+            Ok(Response::from_parts(parts, StreamBody::new(frames).boxed_unsync()))
         }
         Some(FaultAction::NonJsonBody) => {
             let (mut parts, _) = handle(request).await;
@@ -462,10 +426,7 @@ async fn serve(
                 hyper::header::HeaderValue::from_static("text/html"),
             );
             parts.headers.remove(hyper::header::CONTENT_LENGTH);
-            Ok(Response::from_parts(
-                parts,
-                full("<html><body>Something went wrong</body></html>"),
-            ))
+            Ok(Response::from_parts(parts, full("<html><body>Something went wrong</body></html>")))
         }
     }
 }

@@ -75,10 +75,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -211,11 +208,7 @@ impl State {
         self.realms.entry(realm.to_owned()).or_default();
         self.clients.insert(
             (realm.to_owned(), client_id.to_owned()),
-            ClientRegistration {
-                secret: secret.to_owned(),
-                permission,
-                lifetime,
-            },
+            ClientRegistration { secret: secret.to_owned(), permission, lifetime },
         );
     }
 
@@ -253,12 +246,7 @@ impl State {
             headers: parts
                 .headers
                 .iter()
-                .map(|(n, v)| {
-                    (
-                        n.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             body: body.clone(),
         });

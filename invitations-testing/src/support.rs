@@ -39,9 +39,7 @@ impl Fixture {
         server.add_org(REALM, ORG, ROLES);
         server.add_token(MANAGE_TOKEN, Permission::Manage);
         server.add_token(VIEW_TOKEN, Permission::View);
-        let client = client_of(&server, MANAGE_TOKEN)
-            .build()
-            .expect("a fixture client builds");
+        let client = client_of(&server, MANAGE_TOKEN).build().expect("a fixture client builds");
         Fixture { server, client }
     }
 
@@ -53,17 +51,12 @@ impl Fixture {
 
 /// A client builder for `server` sending `token`, retrying as [`quick_retries`] says.
 pub fn client_of(server: &FakeServer, token: &str) -> ClientBuilder {
-    Client::builder()
-        .base_url(server.url())
-        .bearer_token(token)
-        .retry(quick_retries())
+    Client::builder().base_url(server.url()).bearer_token(token).retry(quick_retries())
 }
 
 /// Four attempts with backoffs of a few milliseconds: tests that meet faults finish quickly.
 pub fn quick_retries() -> RetryConfig {
-    RetryConfig::default()
-        .initial_backoff(Duration::from_millis(1))
-        .max_attempts(4)
+    RetryConfig::default().initial_backoff(Duration::from_millis(1)).max_attempts(4)
 }
 
 /// Everything traced at TRACE level on this thread while it is alive, as text.
@@ -77,10 +70,7 @@ struct Buffer(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(bytes);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(bytes);
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -105,10 +95,7 @@ impl TraceCapture {
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
             .with_writer(move || writer.clone())
             .finish();
-        TraceCapture {
-            buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
+        TraceCapture { buffer, _guard: tracing::subscriber::set_default(subscriber) }
     }
 
     /// What was traced so far.

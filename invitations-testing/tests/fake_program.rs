@@ -14,9 +14,7 @@ async fn phasetwo_fake(args: &[&str]) -> (std::process::Child, Value) {
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
         line
     })
     .await
@@ -33,13 +31,8 @@ async fn phasetwo_fake_seeds_what_the_conformance_cases_need_and_says_so() {
     let url = text("url");
     let (realm, org_id) = (text("realm"), text("org"));
     assert_eq!(seeded["roles"], serde_json::json!(["member", "admin"]));
-    let with_token = |token: String| {
-        Client::builder()
-            .base_url(&url)
-            .bearer_token(token)
-            .build()
-            .unwrap()
-    };
+    let with_token =
+        |token: String| Client::builder().base_url(&url).bearer_token(token).build().unwrap();
     let org = with_token(text("token")).invitations(&realm, &org_id);
     org.create("a@example.com").roles(["admin"]).await.unwrap();
     let e = org.create(text("member_email")).await.unwrap_err();
@@ -58,10 +51,7 @@ async fn phasetwo_fake_seeds_what_the_conformance_cases_need_and_says_so() {
     let invitee = with_token(text("invitee_token")).my_invitations(&realm);
     let mine = invitee.list().await.unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!(
-        mine[0].organization_id.as_deref(),
-        Some(text("other_org").as_str())
-    );
+    assert_eq!(mine[0].organization_id.as_deref(), Some(text("other_org").as_str()));
     assert_eq!(seeded["token_lifetime_s"], 300);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -89,10 +79,7 @@ async fn phasetwo_fake_flags_change_what_it_seeds() {
     ])
     .await;
     assert_eq!(seeded["roles"], serde_json::json!(["owner"]));
-    assert_eq!(
-        seeded["members"],
-        serde_json::json!(["m1@example.com", "m2@example.com"])
-    );
+    assert_eq!(seeded["members"], serde_json::json!(["m1@example.com", "m2@example.com"]));
     assert_eq!(seeded["invitations"][0]["email"], "seeded@example.com");
     let client = phasetwo_invitations::Client::builder()
         .base_url(seeded["url"].as_str().unwrap())
@@ -103,11 +90,7 @@ async fn phasetwo_fake_flags_change_what_it_seeds() {
     let id = seeded["invitations"][0]["id"].as_str().unwrap();
     assert_eq!(org.get(id).await.unwrap().id, id);
     org.create("x@example.com").roles(["owner"]).await.unwrap();
-    let e = org
-        .create("y@example.com")
-        .roles(["member"])
-        .await
-        .unwrap_err();
+    let e = org.create("y@example.com").roles(["member"]).await.unwrap_err();
     assert_eq!(e.server_message(), Some("Unknown role in list."));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -116,28 +99,15 @@ async fn phasetwo_fake_flags_change_what_it_seeds() {
 #[test]
 fn phasetwo_fake_has_a_help_text_and_refuses_unknown_flags() {
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_phasetwo-fake"))
-            .args(args)
-            .output()
-            .unwrap()
+        std::process::Command::new(env!("CARGO_BIN_EXE_phasetwo-fake")).args(args).output().unwrap()
     };
     let help = run(&["--help"]);
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--member",
-        "--view-token",
-        "--invitee-token",
-        "--other-org",
-        "--role",
-    ] {
+    for flag in ["--member", "--view-token", "--invitee-token", "--other-org", "--role"] {
         assert!(text.contains(flag), "{flag} in:\n{text}");
     }
-    for bad in [
-        &["--bogus", "x"][..],
-        &["--realm"],
-        &["--token-lifetime", "soon"],
-    ] {
+    for bad in [&["--bogus", "x"][..], &["--realm"], &["--token-lifetime", "soon"]] {
         let output = run(bad);
         assert_eq!(output.status.code(), Some(2), "{bad:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("--help"));

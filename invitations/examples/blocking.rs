@@ -21,12 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .base_url(fixture.server.url())
                 .bearer_token(MANAGE_TOKEN)
                 .build()?;
-            (
-                Client::new(client)?,
-                REALM.to_owned(),
-                ORG.to_owned(),
-                Some(fixture),
-            )
+            (Client::new(client)?, REALM.to_owned(), ORG.to_owned(), Some(fixture))
         }
     };
     let org = client.invitations(realm, org_id);

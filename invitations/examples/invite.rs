@@ -19,22 +19,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .attribute("team", ["platform"])
         .send()
         .await?;
-    println!(
-        "invited {} (id {}, at {})",
-        created.email(),
-        created.id(),
-        created.location()
-    );
+    println!("invited {} (id {}, at {})", created.email(), created.id(), created.location());
 
     // Refused before anything is sent.
     let e = org.create("not an email").send().await.unwrap_err();
     println!("invalid input: {e} (field {:?})", e.field());
 
     // Refused by the server.
-    for attempt in [
-        org.create(&email),
-        org.create("someone@example.com").roles(["no-such-role"]),
-    ] {
+    for attempt in [org.create(&email), org.create("someone@example.com").roles(["no-such-role"])] {
         match attempt.send().await {
             Err(e) if e.kind() == ErrorKind::AlreadyInvited => println!("already invited: {e}"),
             Err(e) if e.kind() == ErrorKind::BadRequest => println!("bad request: {e}"),

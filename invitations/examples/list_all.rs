@@ -11,20 +11,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tag = std::process::id();
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(
-            org.create(format!("reader{i}.{tag}@example.com"))
-                .await?
-                .id()
-                .to_owned(),
-        );
+        ids.push(org.create(format!("reader{i}.{tag}@example.com")).await?.id().to_owned());
     }
 
-    let first_page = org
-        .list()
-        .search(format!(".{tag}@"))
-        .page_size(3)
-        .send()
-        .await?;
+    let first_page = org.list().search(format!(".{tag}@")).page_size(3).send().await?;
     println!("first page: {} invitations", first_page.len());
 
     let mut pages = std::pin::pin!(org.list().search(format!(".{tag}@")).page_size(3).pages());
@@ -42,9 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("all {}: {emails:?}", emails.len());
 
-    let found = org
-        .find_by_email(&format!("READER3.{tag}@example.com"))
-        .await?;
+    let found = org.find_by_email(&format!("READER3.{tag}@example.com")).await?;
     println!("found by email: {:?}", found.map(|i| i.id));
 
     for id in ids {

@@ -10,16 +10,10 @@ use phasetwo_invitations::RetryConfig;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let target = common::connect().await?;
     let org = &target.org;
-    let created = org
-        .create(format!("manage.{}@example.com", std::process::id()))
-        .await?;
+    let created = org.create(format!("manage.{}@example.com", std::process::id())).await?;
 
     let invitation = org.get(created.id()).await?;
-    println!(
-        "{} invited at {}",
-        invitation.email,
-        invitation.created_at.as_deref().unwrap_or("?")
-    );
+    println!("{} invited at {}", invitation.email, invitation.created_at.as_deref().unwrap_or("?"));
     println!("{} invitations in the organization", org.count().await?);
 
     // Resending emails the invitee again; it is not retried unless surely undelivered.

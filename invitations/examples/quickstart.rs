@@ -24,11 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut created = Vec::new();
     for email in &people {
         let invitation = org.create(email).roles(["member"]).send().await?;
-        println!(
-            "   invited {:<40} id {}",
-            invitation.email(),
-            invitation.id()
-        );
+        println!("   invited {:<40} id {}", invitation.email(), invitation.id());
         created.push(invitation);
     }
 

@@ -63,11 +63,7 @@ enum Phase {
     /// Measuring the step's limit; `before` is the current limit's rate.
     Step { current: usize, before: f64 },
     /// Measuring the current limit again after the step.
-    After {
-        step: usize,
-        before: f64,
-        stepped: f64,
-    },
+    After { step: usize, before: f64, stepped: f64 },
     /// Windows left at the current limit before the next step.
     Hold(usize),
 }
@@ -115,25 +111,14 @@ impl Climb {
                     Phase::Hold(HOLD_WINDOWS)
                 } else {
                     let current = std::mem::replace(&mut self.limit, step);
-                    Phase::Step {
-                        current,
-                        before: rate,
-                    }
+                    Phase::Step { current, before: rate }
                 }
             }
             Phase::Step { current, before } => {
                 let step = std::mem::replace(&mut self.limit, current);
-                Phase::After {
-                    step,
-                    before,
-                    stepped: rate,
-                }
+                Phase::After { step, before, stepped: rate }
             }
-            Phase::After {
-                step,
-                before,
-                stepped,
-            } => {
+            Phase::After { step, before, stepped } => {
                 if stepped >= (before + rate) / 2.0 * (1.0 + GAIN) {
                     self.limit = step;
                     Phase::Before
@@ -173,10 +158,7 @@ impl AdaptiveLimit {
                 let mut state = self.state();
                 if state.in_flight < state.climb.limit {
                     state.in_flight += 1;
-                    return Admitted {
-                        limit: self,
-                        reported: false,
-                    };
+                    return Admitted { limit: self, reported: false };
                 }
             }
             released.await;
@@ -277,17 +259,11 @@ mod tests {
         assert!(rate > 0.9 * 400.0, "{rate:.0}/s");
         // Held at 64 it would serve 267 a second; its probes cost a little.
         let (limit, rate) = run(64, 3000, degrading).await;
-        assert!(
-            limit < 40.0,
-            "{limit:.1}, where the server slows down past 32"
-        );
+        assert!(limit < 40.0, "{limit:.1}, where the server slows down past 32");
         assert!(rate > 0.85 * 400.0, "{rate:.0}/s");
         // The drift makes every step look worse than it is, unless measured around it.
         let (limit, _) = run(64, 3000, drifting).await;
-        assert!(
-            (12.0..=40.0).contains(&limit),
-            "{limit:.1} on a server slowing as it fills"
-        );
+        assert!((12.0..=40.0).contains(&limit), "{limit:.1} on a server slowing as it fills");
     }
 
     #[tokio::test(start_paused = true)]

@@ -176,11 +176,7 @@ impl TokenCache {
     /// A cache whose passing failures are shared for `failure_hold` (or the `Retry-After`
     /// they carry, at most `max_failure_hold`): the client's first backoff and its cap.
     pub(crate) fn new(failure_hold: Duration, max_failure_hold: Duration) -> Self {
-        TokenCache {
-            state: Mutex::default(),
-            failure_hold,
-            max_failure_hold,
-        }
+        TokenCache { state: Mutex::default(), failure_hold, max_failure_hold }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
@@ -191,11 +187,7 @@ impl TokenCache {
     /// caller, is kept).
     pub(crate) fn invalidate(&self, rejected: &HeaderValue) {
         let mut state = self.lock();
-        if state
-            .token
-            .as_ref()
-            .is_some_and(|t| t.authorization == *rejected)
-        {
+        if state.token.as_ref().is_some_and(|t| t.authorization == *rejected) {
             state.token = None;
         }
     }
@@ -271,13 +263,10 @@ impl TokenCache {
                 // Only a passing failure has a retry delay to share; a refusal of the
                 // credentials is asked again by the next caller.
                 if error.is_retryable() {
-                    let hold = error
-                        .retry_after()
-                        .unwrap_or(self.failure_hold)
-                        .min(self.max_failure_hold);
-                    state.failure = Instant::now()
-                        .checked_add(hold)
-                        .map(|until| (error.clone(), until));
+                    let hold =
+                        error.retry_after().unwrap_or(self.failure_hold).min(self.max_failure_hold);
+                    state.failure =
+                        Instant::now().checked_add(hold).map(|until| (error.clone(), until));
                 }
                 Err(error)
             }
@@ -357,22 +346,14 @@ impl ClientCredentials {
         cache: TokenCache,
     ) -> Self {
         ClientCredentials {
-            grant: Arc::new(Grant {
-                token_url,
-                client_id,
-                client_secret,
-                http,
-                time_limit,
-            }),
+            grant: Arc::new(Grant { token_url, client_id, client_secret, http, time_limit }),
             cache: Arc::new(cache),
         }
     }
 
     async fn authorization(&self) -> Result<HeaderValue, Error> {
         let grant = self.grant.clone();
-        self.cache
-            .get_or_refresh(move || Box::pin(async move { grant.request().await }))
-            .await
+        self.cache.get_or_refresh(move || Box::pin(async move { grant.request().await })).await
     }
 }
 
@@ -393,10 +374,7 @@ impl Grant {
             .post(self.token_url.clone())
             .timeout(self.time_limit)
             .header(reqwest::header::ACCEPT, "application/json")
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
@@ -458,18 +436,9 @@ mod tests {
 
     #[test]
     fn refresh_margin_is_a_quarter_of_short_lives_and_30s_of_long_ones() {
-        assert_eq!(
-            refresh_margin(Duration::from_secs(2)),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            refresh_margin(Duration::from_secs(60)),
-            Duration::from_secs(15)
-        );
-        assert_eq!(
-            refresh_margin(Duration::from_secs(300)),
-            Duration::from_secs(30)
-        );
+        assert_eq!(refresh_margin(Duration::from_secs(2)), Duration::from_millis(500));
+        assert_eq!(refresh_margin(Duration::from_secs(60)), Duration::from_secs(15));
+        assert_eq!(refresh_margin(Duration::from_secs(300)), Duration::from_secs(30));
         assert_eq!(refresh_margin(Duration::ZERO), Duration::ZERO);
     }
 
@@ -481,10 +450,7 @@ mod tests {
 
     /// A cache on tokio's clock (paused in these tests), sharing failures for 100 ms.
     fn cache() -> Arc<TokenCache> {
-        Arc::new(TokenCache::new(
-            Duration::from_millis(100),
-            Duration::from_secs(60),
-        ))
+        Arc::new(TokenCache::new(Duration::from_millis(100), Duration::from_secs(60)))
     }
 
     /// A fetch that takes `delay`, then answers `result(n)` for the n-th fetch (from 1),
@@ -532,14 +498,10 @@ mod tests {
         let cache = cache();
         let calls = Arc::new(AtomicUsize::new(0));
         let refused = cache
-            .get_or_refresh(fetch(&calls, Duration::ZERO, |_| {
-                Err(Error::new(ErrorKind::NoToken))
-            }))
+            .get_or_refresh(fetch(&calls, Duration::ZERO, |_| Err(Error::new(ErrorKind::NoToken))))
             .await;
         assert_eq!(refused.unwrap_err().kind(), ErrorKind::NoToken);
-        let token = cache
-            .get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute))
-            .await;
+        let token = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute)).await;
         assert_eq!(token.unwrap(), "token-2");
     }
 
@@ -552,11 +514,7 @@ mod tests {
         tokio::time::advance(Duration::from_millis(99)).await;
         let shared = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
         assert_eq!(shared.await.unwrap_err().kind(), ErrorKind::Server);
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            1,
-            "no second request within the hold"
-        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second request within the hold");
         tokio::time::advance(Duration::from_millis(1)).await;
         let token = cache.get_or_refresh(fetch(&calls, Duration::ZERO, living_a_minute));
         assert_eq!(token.await.unwrap(), "token-2");
@@ -610,10 +568,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         assert_eq!(
             cache
-                .get_or_refresh(fetch(&calls, Duration::ZERO, |n| Ok((
-                    header(n),
-                    Duration::ZERO
-                ))))
+                .get_or_refresh(fetch(&calls, Duration::ZERO, |n| Ok((header(n), Duration::ZERO))))
                 .await
                 .unwrap(),
             "token-1"
@@ -687,10 +642,7 @@ mod tests {
         assert_eq!(read(json!(300)), Ok(Duration::from_secs(300)));
         assert_eq!(read(json!(300.0)), Ok(Duration::from_secs(300)));
         assert_eq!(read(json!("300")), Ok(Duration::from_secs(300)));
-        assert_eq!(
-            read(json!(u64::MAX)).map(|d| d >= MAX_CACHED_LIFETIME),
-            Ok(true)
-        );
+        assert_eq!(read(json!(u64::MAX)).map(|d| d >= MAX_CACHED_LIFETIME), Ok(true));
         assert_eq!(read(json!(1e300)), Ok(Duration::MAX));
         for bad in [json!(-1), json!("soon"), json!(true), json!([300])] {
             let why = read(bad.clone()).unwrap_err();
@@ -711,9 +663,6 @@ mod tests {
             Arc::try_unwrap(cache()).ok().unwrap(),
         )));
         let shown = format!("{cc:?}");
-        assert!(
-            shown.contains("svc") && !shown.contains("shh-456"),
-            "{shown}"
-        );
+        assert!(shown.contains("svc") && !shown.contains("shh-456"), "{shown}");
     }
 }

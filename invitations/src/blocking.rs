@@ -94,10 +94,7 @@ impl Client {
 
     /// The invitations addressed to the user whose token this client sends.
     pub fn my_invitations(&self, realm: impl Into<String>) -> MyInvitations {
-        MyInvitations {
-            inner: self.inner.my_invitations(realm),
-            runtime: self.runtime.clone(),
-        }
+        MyInvitations { inner: self.inner.my_invitations(realm), runtime: self.runtime.clone() }
     }
 }
 
@@ -111,10 +108,7 @@ pub struct Blocking<B> {
 
 impl<B> Blocking<B> {
     fn map(self, change: impl FnOnce(B) -> B) -> Self {
-        Blocking {
-            inner: change(self.inner),
-            runtime: self.runtime,
-        }
+        Blocking { inner: change(self.inner), runtime: self.runtime }
     }
 }
 
@@ -162,10 +156,7 @@ call_settings!(
 impl Blocking<crate::org::GetInvitation> {
     /// See [`crate::GetInvitation::optional`].
     pub fn optional(self) -> Blocking<crate::org::GetOptionalInvitation> {
-        Blocking {
-            inner: self.inner.optional(),
-            runtime: self.runtime,
-        }
+        Blocking { inner: self.inner.optional(), runtime: self.runtime }
     }
 }
 
@@ -178,10 +169,7 @@ pub struct OrgInvitations {
 
 impl OrgInvitations {
     fn wrap<B>(&self, builder: B) -> Blocking<B> {
-        Blocking {
-            inner: builder,
-            runtime: self.runtime.clone(),
-        }
+        Blocking { inner: builder, runtime: self.runtime.clone() }
     }
 
     /// See [`crate::OrgInvitations::create`].
@@ -284,10 +272,7 @@ impl Blocking<crate::create::CreateInvitation> {
 
     /// See [`crate::CreateInvitation::or_existing`].
     pub fn or_existing(self) -> Blocking<crate::create::CreateOrGetInvitation> {
-        Blocking {
-            inner: self.inner.or_existing(),
-            runtime: self.runtime,
-        }
+        Blocking { inner: self.inner.or_existing(), runtime: self.runtime }
     }
 }
 
@@ -331,10 +316,7 @@ impl IntoIterator for Blocking<ListInvitations> {
     type IntoIter = Iter<Invitation>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Iter {
-            stream: Box::pin(self.inner.stream()),
-            runtime: self.runtime,
-        }
+        Iter { stream: Box::pin(self.inner.stream()), runtime: self.runtime }
     }
 }
 
@@ -433,10 +415,7 @@ impl Blocking<crate::revoke::SelectInvitations> {
     /// See [`crate::SelectInvitations::plan_revocation`]; apply the plan with [`RevocationPlan::apply`].
     pub fn plan_revocation(self) -> Result<RevocationPlan, Error> {
         let plan = self.runtime.block_on(self.inner.plan_revocation())?;
-        Ok(RevocationPlan {
-            inner: plan,
-            runtime: self.runtime,
-        })
+        Ok(RevocationPlan { inner: plan, runtime: self.runtime })
     }
 }
 
@@ -455,10 +434,7 @@ impl RevocationPlan {
 
     /// Revokes the planned invitations; `send()` returns the report.
     pub fn apply(&self) -> Blocking<crate::revoke::RevokeInvitations> {
-        Blocking {
-            inner: self.inner.apply(),
-            runtime: self.runtime.clone(),
-        }
+        Blocking { inner: self.inner.apply(), runtime: self.runtime.clone() }
     }
 }
 
@@ -485,10 +461,7 @@ pub struct MyInvitations {
 
 impl MyInvitations {
     fn wrap<B>(&self, builder: B) -> Blocking<B> {
-        Blocking {
-            inner: builder,
-            runtime: self.runtime.clone(),
-        }
+        Blocking { inner: builder, runtime: self.runtime.clone() }
     }
 
     /// See [`crate::MyInvitations::list`].

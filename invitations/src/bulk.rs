@@ -86,10 +86,7 @@ pub struct NewInvitation {
 impl NewInvitation {
     /// An invitation for `email` with nothing else set.
     pub fn new(email: impl Into<String>) -> Self {
-        NewInvitation {
-            email: email.into(),
-            ..NewInvitation::default()
-        }
+        NewInvitation { email: email.into(), ..NewInvitation::default() }
     }
 }
 
@@ -221,20 +218,14 @@ impl ItemResult {
         if let Some(id) = &self.id {
             value["id"] = id.as_str().into();
         }
-        if let Outcome::Created {
-            reconciled: true, ..
-        } = self.outcome
-        {
+        if let Outcome::Created { reconciled: true, .. } = self.outcome {
             value["reconciled"] = true.into();
         }
         if let Some(error) = self.outcome.error() {
             value["error"] = error.to_string().into();
             value["may_have_been_sent"] = error.may_have_been_sent().into();
         }
-        if let Outcome::AlreadyInvited {
-            other_roles: true, ..
-        } = self.outcome
-        {
+        if let Outcome::AlreadyInvited { other_roles: true, .. } = self.outcome {
             value["other_roles"] = true.into();
         }
         if let Outcome::Duplicate { first_index } = self.outcome {
@@ -377,12 +368,7 @@ impl fmt::Display for BulkReport {
         if parts.is_empty() {
             parts.push("nothing to do".to_owned());
         }
-        write!(
-            f,
-            "{} in {:.1} s",
-            parts.join(", "),
-            self.elapsed.as_secs_f64()
-        )
+        write!(f, "{} in {:.1} s", parts.join(", "), self.elapsed.as_secs_f64())
     }
 }
 
@@ -457,9 +443,7 @@ impl CreateManyInvitations {
         CreateManyInvitations {
             org,
             items,
-            concurrency: Concurrency::Adaptive {
-                max: DEFAULT_MAX_CONCURRENCY,
-            },
+            concurrency: Concurrency::Adaptive { max: DEFAULT_MAX_CONCURRENCY },
             rate: None,
             dry_run: false,
         }
@@ -492,13 +476,7 @@ impl CreateManyInvitations {
     /// Runs as the stream is read, yielding each item's result when it is known: invalid items
     /// and duplicates first, then sent ones as they finish.
     pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
-        let CreateManyInvitations {
-            org,
-            items,
-            concurrency,
-            rate,
-            dry_run,
-        } = self;
+        let CreateManyInvitations { org, items, concurrency, rate, dry_run } = self;
         let mut checked = Vec::new();
         let mut to_send = Vec::new();
         let mut first_seen: HashMap<String, usize> = HashMap::new();
@@ -538,12 +516,7 @@ impl CreateManyInvitations {
                 async move {
                     if let Some(stopped_by) = stop.stopped_by() {
                         let outcome = Outcome::NotAttempted { stopped_by };
-                        return ItemResult {
-                            index,
-                            email,
-                            id: None,
-                            outcome,
-                        };
+                        return ItemResult { index, email, id: None, outcome };
                     }
                     let outcome = if dry_run {
                         match org.find_by_email(&email).await {
@@ -571,15 +544,11 @@ impl CreateManyInvitations {
                                 reconciled: created.reconciled(),
                                 id: created.id().to_owned(),
                             },
-                            Ok(Invited::Existing(existing)) => Outcome::AlreadyInvited {
-                                id: existing.id,
-                                other_roles: false,
-                            },
+                            Ok(Invited::Existing(existing)) => {
+                                Outcome::AlreadyInvited { id: existing.id, other_roles: false }
+                            }
                             Ok(Invited::ExistingWithOtherRoles(existing)) => {
-                                Outcome::AlreadyInvited {
-                                    id: existing.id,
-                                    other_roles: true,
-                                }
+                                Outcome::AlreadyInvited { id: existing.id, other_roles: true }
                             }
                             Err(e) if e.kind() == ErrorKind::AlreadyMember => {
                                 Outcome::AlreadyMember
@@ -587,12 +556,7 @@ impl CreateManyInvitations {
                             Err(error) => stop.failed(error),
                         }
                     };
-                    ItemResult {
-                        index,
-                        email,
-                        id: outcome.id().map(str::to_owned),
-                        outcome,
-                    }
+                    ItemResult { index, email, id: outcome.id().map(str::to_owned), outcome }
                 }
             })
             .buffer_unordered(width);
@@ -611,23 +575,14 @@ mod tests {
     /// script knows which failures to look up before sending them again.
     #[test]
     fn a_failed_items_line_says_whether_it_may_have_been_sent() {
-        let item = |outcome| ItemResult {
-            index: 3,
-            email: "a@x.io".into(),
-            id: None,
-            outcome,
-        };
+        let item = |outcome| ItemResult { index: 3, email: "a@x.io".into(), id: None, outcome };
         for (sent, may) in [(Sent::No, false), (Sent::Maybe, true)] {
             let error = Error::new(ErrorKind::Transport).with_sent(sent);
             let line = item(Outcome::Failed(error)).to_json();
             assert_eq!(line["may_have_been_sent"], may, "{line}");
             assert!(line["error"].is_string(), "{line}");
         }
-        let created = item(Outcome::Created {
-            id: "x".into(),
-            reconciled: false,
-        })
-        .to_json();
+        let created = item(Outcome::Created { id: "x".into(), reconciled: false }).to_json();
         assert!(created.get("may_have_been_sent").is_none(), "{created}");
     }
 }

@@ -71,15 +71,7 @@ impl<'a> Call<'a> {
         options: &'a CallOptions,
         realm: &'a str,
     ) -> Self {
-        Call {
-            operation,
-            effect,
-            options,
-            realm,
-            org_id: None,
-            invitation_id: None,
-            email: None,
-        }
+        Call { operation, effect, options, realm, org_id: None, invitation_id: None, email: None }
     }
 }
 
@@ -118,11 +110,7 @@ impl raw::RequestHook for AuthHook {
                     authorization
                 }
                 // A call made directly on `Client::raw()`.
-                Err(_) => self
-                    .tokens
-                    .authorization()
-                    .await
-                    .map_err(|e| e.to_string())?,
+                Err(_) => self.tokens.authorization().await.map_err(|e| e.to_string())?,
             };
             request.headers_mut().insert(AUTHORIZATION, authorization);
             Ok(())
@@ -267,9 +255,7 @@ impl Engine {
             }
             attempts += 1;
             let limit = AttemptLimit::new(
-                call.options
-                    .attempt_timeout
-                    .or(Some(settings.attempt_timeout)),
+                call.options.attempt_timeout.or(Some(settings.attempt_timeout)),
                 time_left,
             );
             let attempt_span = tracing::debug_span!(
@@ -291,9 +277,7 @@ impl Engine {
                 };
                 // Boxed once: the generated request future is several kilobytes, and each
                 // layer above would otherwise copy it as it is moved in.
-                ATTEMPT
-                    .scope(state, send_once(Box::pin(attempt(&self.raw))))
-                    .await
+                ATTEMPT.scope(state, send_once(Box::pin(attempt(&self.raw)))).await
             })
             .instrument(attempt_span.clone())
             .await
@@ -410,10 +394,7 @@ impl AttemptLimit {
                 "the operation's time limit ended ({} ms were left for this attempt)",
                 d.as_millis()
             ),
-            _ => format!(
-                "no answer within {} ms",
-                self.duration().unwrap_or_default().as_millis()
-            ),
+            _ => format!("no answer within {} ms", self.duration().unwrap_or_default().as_millis()),
         }
     }
 }

@@ -129,10 +129,7 @@ impl Client {
             }
         }
         if !missing.is_empty() {
-            return Err(Error::invalid(
-                "environment",
-                format!("missing {}", missing.join(", ")),
-            ));
+            return Err(Error::invalid("environment", format!("missing {}", missing.join(", "))));
         }
         Ok(builder.base_url(url.unwrap_or_default()))
     }
@@ -173,11 +170,7 @@ pub struct ClientBuilder {
 enum AuthConfig {
     Token(SecretString),
     Provider(Arc<dyn TokenProvider>),
-    ClientCredentials {
-        realm: String,
-        client_id: String,
-        client_secret: SecretString,
-    },
+    ClientCredentials { realm: String, client_id: String, client_secret: SecretString },
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -285,9 +278,7 @@ impl ClientBuilder {
         )?;
         let connections = Connections {
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            max_response_bytes: self
-                .max_response_bytes
-                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            max_response_bytes: self.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             api_base: format!("{}/realms", server.as_str().trim_end_matches('/')),
         };
         let http = connections.http()?;
@@ -308,11 +299,7 @@ impl ClientBuilder {
                 })?)
             }
             Some(AuthConfig::Provider(provider)) => TokenSource::Provider(provider),
-            Some(AuthConfig::ClientCredentials {
-                realm,
-                client_id,
-                client_secret,
-            }) => {
+            Some(AuthConfig::ClientCredentials { realm, client_id, client_secret }) => {
                 crate::validate::path_segment("realm", &realm)?;
                 if client_id.is_empty() {
                     return Err(Error::invalid("client_id", "must not be empty"));
@@ -339,18 +326,12 @@ impl ClientBuilder {
             retry: self.retry,
             attempt_timeout,
             operation_timeout: self.operation_timeout,
-            budget: Arc::new(RetryBudget::new(
-                self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET),
-            )),
+            budget: Arc::new(RetryBudget::new(self.retry_budget.unwrap_or(DEFAULT_RETRY_BUDGET))),
             log_emails: self.log_emails,
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                engine: Engine {
-                    raw,
-                    tokens,
-                    settings,
-                },
+                engine: Engine { raw, tokens, settings },
                 server,
                 #[cfg(feature = "blocking")]
                 connections,
@@ -378,18 +359,14 @@ impl Connections {
             .connect_timeout(self.connect_timeout)
             .build()
             .map_err(|e| {
-                Error::new(ErrorKind::Transport)
-                    .with_detail("could not set up HTTP")
-                    .with_source(e)
+                Error::new(ErrorKind::Transport).with_detail("could not set up HTTP").with_source(e)
             })
     }
 
     /// The generated client over `http`, setting `tokens` on each request.
     fn raw(&self, http: reqwest::Client, tokens: &TokenSource) -> raw::Client {
-        let hooks = raw::Hooks::new(AuthHook {
-            tokens: tokens.clone(),
-        })
-        .with_max_body(self.max_response_bytes);
+        let hooks = raw::Hooks::new(AuthHook { tokens: tokens.clone() })
+            .with_max_body(self.max_response_bytes);
         raw::Client::new_with_client(&self.api_base, http, hooks)
     }
 }
@@ -475,10 +452,13 @@ fn is_loopback(url: &Url) -> bool {
 /// Keycloak's token endpoint of `realm` on `server`.
 pub(crate) fn token_url(server: &Url, realm: &str) -> Url {
     let mut url = server.clone();
-    url.path_segments_mut()
-        .expect("http(s) URLs have path segments")
-        .pop_if_empty()
-        .extend(["realms", realm, "protocol", "openid-connect", "token"]);
+    url.path_segments_mut().expect("http(s) URLs have path segments").pop_if_empty().extend([
+        "realms",
+        realm,
+        "protocol",
+        "openid-connect",
+        "token",
+    ]);
     url
 }
 
@@ -492,22 +472,10 @@ mod tests {
 
     #[test]
     fn base_url_accepts_prefixes_slashes_and_realms() {
-        assert_eq!(
-            normalised("http://localhost:8080"),
-            "http://localhost:8080/"
-        );
-        assert_eq!(
-            normalised("http://localhost:8080/"),
-            "http://localhost:8080/"
-        );
-        assert_eq!(
-            normalised("http://localhost:8080/realms"),
-            "http://localhost:8080/"
-        );
-        assert_eq!(
-            normalised("http://127.0.0.1:8080/auth/"),
-            "http://127.0.0.1:8080/auth"
-        );
+        assert_eq!(normalised("http://localhost:8080"), "http://localhost:8080/");
+        assert_eq!(normalised("http://localhost:8080/"), "http://localhost:8080/");
+        assert_eq!(normalised("http://localhost:8080/realms"), "http://localhost:8080/");
+        assert_eq!(normalised("http://127.0.0.1:8080/auth/"), "http://127.0.0.1:8080/auth");
         assert_eq!(
             normalised("https://kc.example.com/auth/realms/"),
             "https://kc.example.com/auth"
@@ -540,11 +508,7 @@ mod tests {
             "https://kc.example.com/?x=1",
             "",
         ] {
-            assert_eq!(
-                server_url(bad, false).unwrap_err().field(),
-                Some("base_url"),
-                "{bad}"
-            );
+            assert_eq!(server_url(bad, false).unwrap_err().field(), Some("base_url"), "{bad}");
         }
     }
 
@@ -594,10 +558,7 @@ mod tests {
     fn build_refuses_missing_or_unusable_credentials() {
         let e = Client::builder().build().unwrap_err();
         assert_eq!(e.field(), Some("auth"));
-        let e = Client::builder()
-            .bearer_token("a\r\nb")
-            .build()
-            .unwrap_err();
+        let e = Client::builder().bearer_token("a\r\nb").build().unwrap_err();
         assert_eq!(e.field(), Some("bearer_token"));
         assert!(!e.to_string().contains("a\r\nb"));
         let e = Client::builder().bearer_token(" ").build().unwrap_err();

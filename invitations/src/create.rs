@@ -86,10 +86,7 @@ impl CreateInvitation {
         key: impl Into<String>,
         values: impl IntoIterator<Item = V>,
     ) -> Self {
-        self.attributes
-            .entry(key.into())
-            .or_default()
-            .extend(values.into_iter().map(Into::into));
+        self.attributes.entry(key.into()).or_default().extend(values.into_iter().map(Into::into));
         self
     }
 
@@ -115,9 +112,7 @@ impl CreateInvitation {
     /// An existing invitation keeps its own roles and attributes; this call changes nothing,
     /// and says when the roles differ ([`Invited::ExistingWithOtherRoles`]).
     pub fn or_existing(self) -> CreateOrGetInvitation {
-        CreateOrGetInvitation {
-            create: self.idempotent(),
-        }
+        CreateOrGetInvitation { create: self.idempotent() }
     }
 
     /// Runs every check and returns the email as it will be sent.
@@ -146,9 +141,7 @@ impl CreateInvitation {
             .redirect_uri(self.redirect_uri.clone())
             .roles(self.roles.clone())
             .attributes(self.attributes.clone());
-        Ok(body
-            .try_into()
-            .expect("every field of the request body is set"))
+        Ok(body.try_into().expect("every field of the request body is set"))
     }
 
     /// Creates the invitation and returns its id, read from the answer's `Location`.
@@ -157,15 +150,10 @@ impl CreateInvitation {
         let body = self.body().map_err(|e| e.with_operation(OP))?;
         let email = body.email.clone();
         let org = &self.org;
-        let effect = Effect::Create {
-            idempotent: self.idempotent,
-        };
+        let effect = Effect::Create { idempotent: self.idempotent };
         // The lookup after a lost answer is part of this call: one deadline for both.
         let options = self.options.anchored(org.client.engine());
-        let call = Call {
-            email: Some(&email),
-            ..org.call(OP, effect, &options)
-        };
+        let call = Call { email: Some(&email), ..org.call(OP, effect, &options) };
         let result = org
             .client
             .engine()
@@ -182,19 +170,10 @@ impl CreateInvitation {
             // An idempotent create whose earlier attempt stored the invitation.
             Reply::DoneEarlier(conflict) => return self.reconcile(conflict, &options).await,
         };
-        let (location, id) = created_location(
-            response.headers(),
-            &org.collection_url(),
-            &org.realm,
-            &org.org_id,
-        )
-        .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
-        Ok(Created {
-            id,
-            location: location.to_string(),
-            email,
-            reconciled: false,
-        })
+        let (location, id) =
+            created_location(response.headers(), &org.collection_url(), &org.realm, &org.org_id)
+                .map_err(|e| e.with_status(response.status()).with_operation(OP))?;
+        Ok(Created { id, location: location.to_string(), email, reconciled: false })
     }
 
     /// The server's "Unknown role in list." does not say which: the error lists the roles
@@ -220,16 +199,8 @@ impl CreateInvitation {
             return Err(conflict);
         };
         let mut location = self.org.collection_url();
-        location
-            .path_segments_mut()
-            .expect("http(s) URLs have path segments")
-            .push(&found.id);
-        Ok(Created {
-            id: found.id,
-            location: location.to_string(),
-            email,
-            reconciled: true,
-        })
+        location.path_segments_mut().expect("http(s) URLs have path segments").push(&found.id);
+        Ok(Created { id: found.id, location: location.to_string(), email, reconciled: true })
     }
 }
 
@@ -323,10 +294,7 @@ impl CreateOrGetInvitation {
     pub async fn send(self) -> Result<Invited, Error> {
         let org = &self.create.org;
         let options = self.create.options.anchored(org.client.engine());
-        let create = CreateInvitation {
-            options: options.clone(),
-            ..self.create.clone()
-        };
+        let create = CreateInvitation { options: options.clone(), ..self.create.clone() };
         let mut round = 0;
         loop {
             round += 1;
@@ -419,31 +387,22 @@ fn decoded_segments(url: &Url) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect()
 }
 
 /// The id in `…/invitations/{id}`.
 fn invitation_id(location: &Url) -> Result<String, Error> {
     let missing = || {
-        Error::new(ErrorKind::MissingLocation).with_detail(format!(
-            "Location `{location}` does not end in /invitations/{{id}}"
-        ))
+        Error::new(ErrorKind::MissingLocation)
+            .with_detail(format!("Location `{location}` does not end in /invitations/{{id}}"))
     };
-    let segments: Vec<&str> = location
-        .path_segments()
-        .ok_or_else(missing)?
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> =
+        location.path_segments().ok_or_else(missing)?.filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
         [.., "invitations", id] => {
-            let id = percent_encoding::percent_decode_str(id)
-                .decode_utf8()
-                .map_err(|_| missing())?;
+            let id =
+                percent_encoding::percent_decode_str(id).decode_utf8().map_err(|_| missing())?;
             Ok(id.into_owned())
         }
         _ => Err(missing()),
@@ -479,36 +438,22 @@ mod tests {
             "/realms/r/orgs/o/members/abc",
             "/abc",
         ] {
-            assert_eq!(
-                read(bad).unwrap_err().kind(),
-                ErrorKind::MissingLocation,
-                "{bad}"
-            );
+            assert_eq!(read(bad).unwrap_err().kind(), ErrorKind::MissingLocation, "{bad}");
         }
     }
 
     #[test]
     fn invitation_id_is_the_segment_after_invitations() {
         let id = |s: &str| invitation_id(&Url::parse(s).unwrap());
-        assert_eq!(
-            id("http://h/realms/r/orgs/o/invitations/abc-123").unwrap(),
-            "abc-123"
-        );
-        assert_eq!(
-            id("http://h/auth/realms/r/orgs/o/invitations/a%20b/").unwrap(),
-            "a b"
-        );
+        assert_eq!(id("http://h/realms/r/orgs/o/invitations/abc-123").unwrap(), "abc-123");
+        assert_eq!(id("http://h/auth/realms/r/orgs/o/invitations/a%20b/").unwrap(), "a b");
         for bad in [
             "http://h/realms/r/orgs/o/invitations",
             "http://h/realms/r/orgs/o/invitations/",
             "http://h/",
             "http://h/realms/r/orgs/o/members/abc",
         ] {
-            assert_eq!(
-                id(bad).unwrap_err().kind(),
-                ErrorKind::MissingLocation,
-                "{bad}"
-            );
+            assert_eq!(id(bad).unwrap_err().kind(), ErrorKind::MissingLocation, "{bad}");
         }
     }
 }

@@ -156,9 +156,7 @@ impl Error {
     /// resource error": the same fact as the endpoint's "already exists".
     pub(crate) fn read_as_create(mut self) -> Self {
         if self.kind() == ErrorKind::Conflict
-            && self
-                .server_message()
-                .is_some_and(|m| m.ends_with(DUPLICATE_RESOURCE))
+            && self.server_message().is_some_and(|m| m.ends_with(DUPLICATE_RESOURCE))
         {
             self.inner.kind = ErrorKind::AlreadyInvited;
         }
@@ -424,10 +422,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -504,10 +499,7 @@ mod tests {
         let names: std::collections::BTreeSet<_> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for name in names {
-            assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
         }
     }
 }

@@ -149,8 +149,7 @@ impl ListInvitations {
     /// Awaiting the builder does the same. For every page, see [`collect`](Self::collect),
     /// [`stream`](Self::stream) and [`pages`](Self::pages).
     pub async fn send(self) -> Result<Vec<Invitation>, Error> {
-        self.check()
-            .map_err(|e| e.with_operation(operation::LIST))?;
+        self.check().map_err(|e| e.with_operation(operation::LIST))?;
         let size = u64::from(self.page_size).min(self.max_items.unwrap_or(u64::MAX));
         if size == 0 {
             return Ok(Vec::new());
@@ -178,10 +177,7 @@ impl ListInvitations {
 
     /// All invitations, one by one, fetched page by page as the stream is read.
     pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
-        OneByOne {
-            pages: Box::pin(self.pages()),
-            page: Vec::new().into_iter(),
-        }
+        OneByOne { pages: Box::pin(self.pages()), page: Vec::new().into_iter() }
     }
 }
 
@@ -352,10 +348,7 @@ impl Pager {
             hasher: IdHasher::default(),
             seen: match list.dedupe_window {
                 None => Seen::All(IdHashes::default()),
-                Some(_) => Seen::Window {
-                    pages: VecDeque::new(),
-                    lasting: IdHashes::default(),
-                },
+                Some(_) => Seen::Window { pages: VecDeque::new(), lasting: IdHashes::default() },
             },
             list,
             joined_ids: Vec::new(),
@@ -417,10 +410,7 @@ impl Pager {
                 self.joined_ids.clone_from(&ids);
             } else {
                 // The list shifted back under the offset: step back until a page joins.
-                tracing::debug!(
-                    offset,
-                    "the list shifted since the last page; stepping back"
-                );
+                tracing::debug!(offset, "the list shifted since the last page; stepping back");
                 self.next_offset = offset.saturating_sub(page_size).max(self.list.offset);
             }
             if count == 0 {
@@ -438,11 +428,8 @@ impl Pager {
             if let Some(wanted) = wanted {
                 fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
             }
-            self.pages_with_old_repeats = if remembered.old_repeat {
-                self.pages_with_old_repeats + 1
-            } else {
-                0
-            };
+            self.pages_with_old_repeats =
+                if remembered.old_repeat { self.pages_with_old_repeats + 1 } else { 0 };
             if self.pages_with_old_repeats >= MAX_PAGES_WITHOUT_NEWS {
                 return Err(self.not_paging("brought back invitations listed pages before"));
             }

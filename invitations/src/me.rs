@@ -22,10 +22,7 @@ pub struct MyInvitations {
 impl Client {
     /// The invitations addressed to the user whose token this client sends.
     pub fn my_invitations(&self, realm: impl Into<String>) -> MyInvitations {
-        MyInvitations {
-            client: self.clone(),
-            realm: realm.into().into(),
-        }
+        MyInvitations { client: self.clone(), realm: realm.into().into() }
     }
 }
 
@@ -37,18 +34,12 @@ impl MyInvitations {
         options: &'a CallOptions,
         invitation_id: Option<&'a str>,
     ) -> Call<'a> {
-        Call {
-            invitation_id,
-            ..Call::new(operation, effect, options, &self.realm)
-        }
+        Call { invitation_id, ..Call::new(operation, effect, options, &self.realm) }
     }
 
     /// All invitations addressed to the user (the server does not page this list).
     pub fn list(&self) -> ListMyInvitations {
-        ListMyInvitations {
-            me: self.clone(),
-            options: CallOptions::default(),
-        }
+        ListMyInvitations { me: self.clone(), options: CallOptions::default() }
     }
 
     /// Accepts an invitation: the user joins the organization.
@@ -113,11 +104,7 @@ pub struct RespondToInvitation {
 impl RespondToInvitation {
     /// Sends the answer.
     pub async fn send(self) -> Result<(), Error> {
-        let op = if self.accept {
-            operation::ACCEPT
-        } else {
-            operation::REJECT
-        };
+        let op = if self.accept { operation::ACCEPT } else { operation::REJECT };
         validate::path_segment("realm", &self.me.realm).map_err(|e| e.with_operation(op))?;
         validate::path_segment("invitation_id", &self.id).map_err(|e| e.with_operation(op))?;
         let me = &self.me;

@@ -24,6 +24,4 @@ pub const ACCEPT: &str = "acceptInvitation";
 pub const REJECT: &str = "rejectInvitation";
 
 /// Every operation of the client.
-pub const ALL: [&str; 9] = [
-    CREATE, LIST, COUNT, GET, DELETE, RESEND, MY_LIST, ACCEPT, REJECT,
-];
+pub const ALL: [&str; 9] = [CREATE, LIST, COUNT, GET, DELETE, RESEND, MY_LIST, ACCEPT, REJECT];

@@ -35,11 +35,7 @@ impl Client {
 
 impl OrgInvitations {
     pub(crate) fn new(client: Client, realm: String, org_id: String) -> Self {
-        OrgInvitations {
-            client,
-            realm: realm.into(),
-            org_id: org_id.into(),
-        }
+        OrgInvitations { client, realm: realm.into(), org_id: org_id.into() }
     }
 
     /// The realm's name.
@@ -59,10 +55,7 @@ impl OrgInvitations {
         effect: Effect,
         options: &'a CallOptions,
     ) -> Call<'a> {
-        Call {
-            org_id: Some(&self.org_id),
-            ..Call::new(operation, effect, options, &self.realm)
-        }
+        Call { org_id: Some(&self.org_id), ..Call::new(operation, effect, options, &self.realm) }
     }
 
     /// Describes a call on one invitation of this organization to the retry loop.
@@ -73,19 +66,19 @@ impl OrgInvitations {
         options: &'a CallOptions,
         invitation_id: &'a str,
     ) -> Call<'a> {
-        Call {
-            invitation_id: Some(invitation_id),
-            ..self.call(operation, effect, options)
-        }
+        Call { invitation_id: Some(invitation_id), ..self.call(operation, effect, options) }
     }
 
     /// `{base}/realms/{realm}/orgs/{org}/invitations`, where creates go.
     pub(crate) fn collection_url(&self) -> Url {
         let mut url = self.client.server_url().clone();
-        url.path_segments_mut()
-            .expect("http(s) URLs have path segments")
-            .pop_if_empty()
-            .extend(["realms", &self.realm, "orgs", &self.org_id, "invitations"]);
+        url.path_segments_mut().expect("http(s) URLs have path segments").pop_if_empty().extend([
+            "realms",
+            &self.realm,
+            "orgs",
+            &self.org_id,
+            "invitations",
+        ]);
         url
     }
 
@@ -116,10 +109,7 @@ impl OrgInvitations {
 
     /// How many invitations the organization has.
     pub fn count(&self) -> CountInvitations {
-        CountInvitations {
-            org: self.clone(),
-            options: CallOptions::default(),
-        }
+        CountInvitations { org: self.clone(), options: CallOptions::default() }
     }
 
     /// Deletes (revokes) an invitation.
@@ -144,8 +134,7 @@ impl OrgInvitations {
     /// The invitation whose email is exactly `email` (after trimming and lower-casing), if
     /// any. Pages through the server's substring search for it.
     pub async fn find_by_email(&self, email: &str) -> Result<Option<Invitation>, Error> {
-        self.find_by_email_within(email, &CallOptions::default())
-            .await
+        self.find_by_email_within(email, &CallOptions::default()).await
     }
 
     /// [`find_by_email`](Self::find_by_email) as part of another call, under its options and
@@ -158,11 +147,7 @@ impl OrgInvitations {
         use futures_util::TryStreamExt;
 
         let email = validate::email(email)?;
-        let matches = self
-            .list()
-            .with_options(options.clone())
-            .search(&email)
-            .stream();
+        let matches = self.list().with_options(options.clone()).search(&email).stream();
         futures_util::pin_mut!(matches);
         while let Some(invitation) = matches.try_next().await? {
             if invitation.email == email {
@@ -311,16 +296,13 @@ impl DeleteInvitation {
         let result = org
             .client
             .engine()
-            .call(
-                org.call_on(OP, Effect::Remove, &self.options, &self.id),
-                |raw| {
-                    raw.remove_organization_invitation()
-                        .realm(&*org.realm)
-                        .org_id(&*org.org_id)
-                        .invitation_id(&self.id)
-                        .send()
-                },
-            )
+            .call(org.call_on(OP, Effect::Remove, &self.options, &self.id), |raw| {
+                raw.remove_organization_invitation()
+                    .realm(&*org.realm)
+                    .org_id(&*org.org_id)
+                    .invitation_id(&self.id)
+                    .send()
+            })
             .await;
         match result {
             // Deleted now, or by an earlier attempt whose answer was lost.
@@ -351,12 +333,7 @@ impl ResendInvitation {
         org.client
             .engine()
             .call(
-                org.call_on(
-                    OP,
-                    Effect::Create { idempotent: false },
-                    &self.options,
-                    &self.id,
-                ),
+                org.call_on(OP, Effect::Create { idempotent: false }, &self.options, &self.id),
                 |raw| {
                     raw.resend_organization_invitation()
                         .realm(&*org.realm)

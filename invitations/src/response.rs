@@ -48,10 +48,7 @@ pub(crate) fn error_message(body: &[u8]) -> Option<String> {
 
 fn message_of(body: &ErrorRepresentation) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
-    for part in [&body.error_message, &body.error, &body.error_description]
-        .into_iter()
-        .flatten()
-    {
+    for part in [&body.error_message, &body.error, &body.error_description].into_iter().flatten() {
         if !part.is_empty() && !parts.contains(&part.as_str()) {
             parts.push(part);
         }
@@ -72,10 +69,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// An error status with its (possibly empty or unreadable) body.
@@ -110,10 +104,7 @@ fn redirect_detail(headers: Option<&HeaderMap>) -> String {
 
 /// A success status whose body is not what the spec promises.
 pub(crate) fn decode_error(status: StatusCode, body: &[u8], why: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Decode)
-        .with_status(status)
-        .with_detail(why)
-        .with_body_snippet(body)
+    Error::new(ErrorKind::Decode).with_status(status).with_detail(why).with_body_snippet(body)
 }
 
 /// The limit an answer's body went past, if that is what `error` is.
@@ -135,21 +126,11 @@ pub(crate) fn transport_error(error: reqwest::Error) -> Error {
     if let Some(limit) = body_too_large(&error) {
         return Error::new(ErrorKind::Decode)
             .with_sent(Sent::Yes)
-            .with_detail(format!(
-                "the answer is larger than the limit of {limit} bytes"
-            ));
+            .with_detail(format!("the answer is larger than the limit of {limit} bytes"));
     }
-    let kind = if error.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Transport
-    };
+    let kind = if error.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transport };
     // A connection that could not be made carried nothing; anything later may have.
-    let sent = if error.is_connect() {
-        Sent::No
-    } else {
-        Sent::Maybe
-    };
+    let sent = if error.is_connect() { Sent::No } else { Sent::Maybe };
     let mut out = Error::new(kind).with_sent(sent);
     if let Some(status) = error.status() {
         out = out.with_status(status);
@@ -243,14 +224,8 @@ mod tests {
             .as_deref(),
             Some("Provided data is invalid: email: bad; roles: bad")
         );
-        assert_eq!(
-            error_message(b"Too many requests").as_deref(),
-            Some("Too many requests")
-        );
-        assert_eq!(
-            error_message(b"<html><body>Bad gateway</body></html>"),
-            None
-        );
+        assert_eq!(error_message(b"Too many requests").as_deref(), Some("Too many requests"));
+        assert_eq!(error_message(b"<html><body>Bad gateway</body></html>"), None);
         assert_eq!(error_message(b""), None);
         assert_eq!(error_message(&[0xff, 0xfe, 0x00]), None);
     }
@@ -263,10 +238,7 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(120);
         headers.insert(RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
         let delay = retry_after(&headers).unwrap();
-        assert!(
-            delay > Duration::from_secs(110) && delay <= Duration::from_secs(120),
-            "{delay:?}"
-        );
+        assert!(delay > Duration::from_secs(110) && delay <= Duration::from_secs(120), "{delay:?}");
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
         headers.insert(RETRY_AFTER, "99999999999999999999".parse().unwrap());

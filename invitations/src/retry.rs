@@ -49,10 +49,7 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// One attempt, no retry (the 401 re-send with a new token still happens).
     pub fn disabled() -> Self {
-        RetryConfig {
-            max_attempts: 1,
-            ..RetryConfig::default()
-        }
+        RetryConfig { max_attempts: 1, ..RetryConfig::default() }
     }
 
     setters! {
@@ -75,15 +72,8 @@ impl RetryConfig {
     /// The wait before retry number `retry` (1 for the second attempt).
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(31);
-        let ceiling = self
-            .initial_backoff
-            .saturating_mul(1 << exponent)
-            .min(self.max_backoff);
-        if self.jitter {
-            ceiling.mul_f64(fastrand::f64())
-        } else {
-            ceiling
-        }
+        let ceiling = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
+        if self.jitter { ceiling.mul_f64(fastrand::f64()) } else { ceiling }
     }
 }
 
@@ -103,17 +93,12 @@ pub(crate) const TIMEOUT_RETRY_COST: u32 = 10;
 
 impl RetryBudget {
     pub(crate) fn new(capacity: u32) -> Self {
-        RetryBudget {
-            capacity,
-            available: AtomicU32::new(capacity),
-        }
+        RetryBudget { capacity, available: AtomicU32::new(capacity) }
     }
 
     pub(crate) fn try_take(&self, cost: u32) -> bool {
         self.available
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                left.checked_sub(cost)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(cost))
             .is_ok()
     }
 
@@ -122,11 +107,9 @@ impl RetryBudget {
         if self.available.load(Ordering::Acquire) >= self.capacity {
             return;
         }
-        let _ = self
-            .available
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                Some(left.saturating_add(amount).min(self.capacity))
-            });
+        let _ = self.available.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+            Some(left.saturating_add(amount).min(self.capacity))
+        });
     }
 }
 
@@ -170,11 +153,7 @@ impl RetryReason {
     }
 
     pub(crate) fn cost(self) -> u32 {
-        if self == RetryReason::Timeout {
-            TIMEOUT_RETRY_COST
-        } else {
-            RETRY_COST
-        }
+        if self == RetryReason::Timeout { TIMEOUT_RETRY_COST } else { RETRY_COST }
     }
 }
 
@@ -197,10 +176,7 @@ pub(crate) enum Next {
     /// Drops the token the server refused and sends again with a new one.
     RenewToken,
     /// Waits `delay`, then sends again.
-    Retry {
-        delay: Duration,
-        reason: RetryReason,
-    },
+    Retry { delay: Duration, reason: RetryReason },
     /// An earlier attempt did what the call asked: its answer was lost, and this attempt met
     /// the result (the invitation gone, or already there).
     DoneEarlier,
@@ -383,38 +359,17 @@ mod tests {
         let create = Effect::Create { idempotent: false };
         let idempotent = Effect::Create { idempotent: true };
         let first = Progress::default();
-        let after_unknown = Progress {
-            retries: 1,
-            earlier_outcome_unknown: true,
-            ..Progress::default()
-        };
-        let last = Progress {
-            retries: 2,
-            ..Progress::default()
-        };
-        let renewed = Progress {
-            renewed_token: true,
-            ..Progress::default()
-        };
-        let retry = |ms, reason| Next::Retry {
-            delay: Duration::from_millis(ms),
-            reason,
-        };
+        let after_unknown =
+            Progress { retries: 1, earlier_outcome_unknown: true, ..Progress::default() };
+        let last = Progress { retries: 2, ..Progress::default() };
+        let renewed = Progress { renewed_token: true, ..Progress::default() };
+        let retry = |ms, reason| Next::Retry { delay: Duration::from_millis(ms), reason };
         let deadline = Some(NO_TIME_LEFT);
         let budget = Some("not retried: the client's retry budget is exhausted");
         let ample = Some(Duration::from_secs(3600));
 
         // (what, effect, error, progress, can renew, budget left, time left, expected)
-        type Case = (
-            &'static str,
-            Effect,
-            Error,
-            Progress,
-            bool,
-            u32,
-            Option<Duration>,
-            Next,
-        );
+        type Case = (&'static str, Effect, Error, Progress, bool, u32, Option<Duration>, Next);
         #[rustfmt::skip]
         let table: Vec<Case> = vec![
             ("read 503", Effect::Read, unavailable(), first, true, 100, None, retry(100, RetryReason::ServerError)),
@@ -445,13 +400,9 @@ mod tests {
         let policy = RetryConfig::default().without_jitter();
         for (what, effect, error, progress, can_renew, left, time_left, expected) in table {
             let budget = RetryBudget::new(left);
-            let failed = Failed {
-                error: &error,
-                invitation_missing: error.names_missing_invitation("x"),
-            };
-            let next = next_step(
-                effect, failed, progress, &policy, can_renew, &budget, time_left,
-            );
+            let failed =
+                Failed { error: &error, invitation_missing: error.names_missing_invitation("x") };
+            let next = next_step(effect, failed, progress, &policy, can_renew, &budget, time_left);
             assert_eq!(next, expected, "{what}");
         }
     }
@@ -469,29 +420,14 @@ mod tests {
         let create = Effect::Create { idempotent: false };
         let idempotent = Effect::Create { idempotent: true };
 
-        assert_eq!(
-            retry_reason(create, &refused),
-            Some(RetryReason::NotDelivered)
-        );
-        assert_eq!(
-            retry_reason(create, &throttled),
-            Some(RetryReason::Throttled)
-        );
+        assert_eq!(retry_reason(create, &refused), Some(RetryReason::NotDelivered));
+        assert_eq!(retry_reason(create, &throttled), Some(RetryReason::Throttled));
         for e in [&reset, &timeout, &unavailable, &bad] {
             assert_eq!(retry_reason(create, e), None, "{e:?}");
         }
-        assert_eq!(
-            retry_reason(idempotent, &timeout),
-            Some(RetryReason::Timeout)
-        );
-        assert_eq!(
-            retry_reason(Effect::Read, &unavailable),
-            Some(RetryReason::ServerError)
-        );
-        assert_eq!(
-            retry_reason(Effect::Remove, &reset),
-            Some(RetryReason::Broken)
-        );
+        assert_eq!(retry_reason(idempotent, &timeout), Some(RetryReason::Timeout));
+        assert_eq!(retry_reason(Effect::Read, &unavailable), Some(RetryReason::ServerError));
+        assert_eq!(retry_reason(Effect::Remove, &reset), Some(RetryReason::Broken));
         assert_eq!(retry_reason(Effect::Read, &bad), None);
         let status = |code| {
             Error::new(ErrorKind::Server).with_status(reqwest::StatusCode::from_u16(code).unwrap())
@@ -510,10 +446,7 @@ mod tests {
         let token_unavailable = Error::new(ErrorKind::Server)
             .with_status(reqwest::StatusCode::SERVICE_UNAVAILABLE)
             .with_sent(Sent::No);
-        assert_eq!(
-            retry_reason(create, &token_unavailable),
-            Some(RetryReason::NotDelivered)
-        );
+        assert_eq!(retry_reason(create, &token_unavailable), Some(RetryReason::NotDelivered));
         assert!(!outcome_unknown(&token_unavailable));
         let refused_credentials = Error::new(ErrorKind::NoToken)
             .with_status(reqwest::StatusCode::UNAUTHORIZED)

@@ -45,10 +45,7 @@ impl OrgInvitations {
     pub fn revoke<I: Into<String>>(&self, ids: impl IntoIterator<Item = I>) -> RevokeInvitations {
         RevokeInvitations {
             org: self.clone(),
-            items: ids
-                .into_iter()
-                .map(|id| (id.into(), String::new()))
-                .collect(),
+            items: ids.into_iter().map(|id| (id.into(), String::new())).collect(),
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -135,11 +132,7 @@ impl SelectInvitations {
                 "no predicate: give an email, a domain, a search or a filter, or call all()",
             ));
         }
-        Ok(Checked {
-            email,
-            domain,
-            search,
-        })
+        Ok(Checked { email, domain, search })
     }
 
     /// The selected invitations, one by one, as the pages are read: every page, then the
@@ -176,19 +169,14 @@ impl SelectInvitations {
     /// How many invitations the selection holds, counted as the pages are read. The
     /// organization's total, in one request, is [`OrgInvitations::count`].
     pub async fn count(self) -> Result<u64, Error> {
-        self.stream()
-            .try_fold(0, |n, _| async move { Ok(n + 1) })
-            .await
+        self.stream().try_fold(0, |n, _| async move { Ok(n + 1) }).await
     }
 
     /// Lists the selected invitations as a plan: review it, then
     /// [`apply`](RevocationPlan::apply) it to revoke exactly those.
     pub async fn plan_revocation(self) -> Result<RevocationPlan, Error> {
         let org = self.org.clone();
-        Ok(RevocationPlan {
-            org,
-            invitations: self.collect().await?,
-        })
+        Ok(RevocationPlan { org, invitations: self.collect().await? })
     }
 }
 
@@ -202,15 +190,11 @@ impl Checked {
     fn keeps(&self, invitation: &Invitation) -> bool {
         let email = invitation.email.to_lowercase();
         self.email.as_ref().is_none_or(|e| *e == email)
-            && self.domain.as_ref().is_none_or(|d| {
-                email
-                    .rsplit_once('@')
-                    .is_some_and(|(_, domain)| domain == d)
-            })
             && self
-                .search
+                .domain
                 .as_ref()
-                .is_none_or(|s| email.contains(s.as_str()))
+                .is_none_or(|d| email.rsplit_once('@').is_some_and(|(_, domain)| domain == d))
+            && self.search.as_ref().is_none_or(|s| email.contains(s.as_str()))
     }
 }
 
@@ -231,11 +215,7 @@ impl RevocationPlan {
     pub fn apply(&self) -> RevokeInvitations {
         RevokeInvitations {
             org: self.org.clone(),
-            items: self
-                .invitations
-                .iter()
-                .map(|i| (i.id.clone(), i.email.clone()))
-                .collect(),
+            items: self.invitations.iter().map(|i| (i.id.clone(), i.email.clone())).collect(),
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
@@ -272,11 +252,7 @@ impl RevokeInvitations {
     /// gone" for what it deleted itself); errors that would fail every item (401, an unknown
     /// organization) stop the run.
     pub fn stream(self) -> impl Stream<Item = ItemResult> + Send + 'static {
-        let RevokeInvitations {
-            org,
-            items,
-            concurrency,
-        } = self;
+        let RevokeInvitations { org, items, concurrency } = self;
         let stop = Arc::new(StopSignal::default());
         let mut first_seen: HashMap<String, usize> = HashMap::new();
         let items: Vec<_> = items
@@ -306,12 +282,7 @@ impl RevokeInvitations {
                             Err(error) => stop.failed(error),
                         }
                     };
-                    ItemResult {
-                        index,
-                        email,
-                        id: Some(id),
-                        outcome,
-                    }
+                    ItemResult { index, email, id: Some(id), outcome }
                 }
             })
             .buffer_unordered(concurrency)

@@ -15,11 +15,7 @@ pub(crate) const MAX_WIRE_INT: u64 = i32::MAX as u64;
 
 /// Refuses `field` with `why` when `refused`.
 fn refuse_if(refused: bool, field: &'static str, why: impl Into<String>) -> Result<(), Error> {
-    if refused {
-        Err(Error::invalid(field, why))
-    } else {
-        Ok(())
-    }
+    if refused { Err(Error::invalid(field, why)) } else { Ok(()) }
 }
 
 /// A realm, organization or invitation id, sent as one path segment. Empty, `.` and `..`
@@ -42,11 +38,7 @@ pub(crate) fn path_segment(field: &'static str, value: &str) -> Result<(), Error
 pub(crate) fn email(raw: &str) -> Result<String, Error> {
     let email = raw.trim();
     refuse_if(email.is_empty(), "email", "must not be empty")?;
-    refuse_if(
-        email.chars().any(char::is_control),
-        "email",
-        "must not contain control characters",
-    )?;
+    refuse_if(email.chars().any(char::is_control), "email", "must not contain control characters")?;
     refuse_if(
         email.contains(['<', '>']),
         "email",
@@ -56,11 +48,7 @@ pub(crate) fn email(raw: &str) -> Result<String, Error> {
         return Err(Error::invalid("email", "must contain `@`"));
     };
     let unquoted: String = email.split('"').step_by(2).collect();
-    refuse_if(
-        unquoted.chars().any(char::is_whitespace),
-        "email",
-        "must not contain spaces",
-    )?;
+    refuse_if(unquoted.chars().any(char::is_whitespace), "email", "must not contain spaces")?;
     refuse_if(
         local.chars().count() > MAX_EMAIL_LOCAL_PART,
         "email",
@@ -108,10 +96,7 @@ pub(crate) fn redirect_uri(uri: &str) -> Result<(), Error> {
     )?;
     match url::Url::parse(uri) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
-        _ => Err(Error::invalid(
-            "redirect_uri",
-            "must be an absolute http or https URI",
-        )),
+        _ => Err(Error::invalid("redirect_uri", "must be an absolute http or https URI")),
     }
 }
 
@@ -124,9 +109,7 @@ pub(crate) fn attribute(key: &str, values: &[String]) -> Result<(), Error> {
         format!("an attribute name is longer than {MAX_ATTRIBUTE_KEY} characters"),
     )?;
     refuse_if(
-        values
-            .iter()
-            .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE),
+        values.iter().any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE),
         "attributes",
         format!("a value of `{key}` is longer than {MAX_ATTRIBUTE_VALUE} characters"),
     )?;
@@ -146,10 +129,7 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(
-            email("  Alice@Example.COM \n").unwrap(),
-            "alice@example.com"
-        );
+        assert_eq!(email("  Alice@Example.COM \n").unwrap(), "alice@example.com");
     }
 
     #[test]
@@ -177,10 +157,7 @@ mod tests {
         assert!(grows.chars().count() <= MAX_EMAIL);
         let e = email(&grows).unwrap_err();
         assert!(e.to_string().contains("once lower-cased"), "{e}");
-        assert!(
-            email("\"jo smith\"@x.io").is_ok(),
-            "quoted spaces are allowed"
-        );
+        assert!(email("\"jo smith\"@x.io").is_ok(), "quoted spaces are allowed");
     }
 
     #[test]
@@ -196,12 +173,7 @@ mod tests {
     #[test]
     fn redirect_uri_must_be_absolute_http() {
         assert!(redirect_uri("https://app.example.com/welcome").is_ok());
-        for bad in [
-            "/welcome",
-            "ftp://x.io/",
-            "javascript:alert(1)",
-            "not a uri",
-        ] {
+        for bad in ["/welcome", "ftp://x.io/", "javascript:alert(1)", "not a uri"] {
             assert_eq!(redirect_uri(bad).unwrap_err().field(), Some("redirect_uri"));
         }
         let long = format!("https://x.io/{}", "a".repeat(MAX_REDIRECT_URI));
@@ -223,9 +195,6 @@ mod tests {
     fn wire_ints_fit_a_java_integer() {
         assert_eq!(wire_int("offset", 0).unwrap(), 0);
         assert_eq!(wire_int("offset", MAX_WIRE_INT).unwrap(), i32::MAX);
-        assert_eq!(
-            wire_int("offset", MAX_WIRE_INT + 1).unwrap_err().field(),
-            Some("offset")
-        );
+        assert_eq!(wire_int("offset", MAX_WIRE_INT + 1).unwrap_err().field(), Some("offset"));
     }
 }

@@ -28,42 +28,24 @@ fn every_operation_from_a_plain_function() {
     let (_runtime, fixture) = server();
     let org = client(&fixture).invitations(REALM, ORG);
 
-    let created = org
-        .create("Alice@Example.com")
-        .roles(["member"])
-        .send()
-        .unwrap();
+    let created = org.create("Alice@Example.com").roles(["member"]).send().unwrap();
     assert_eq!(created.email(), "alice@example.com");
     let found = org.get(created.id()).send().unwrap();
     assert_eq!(found.roles, ["member"]);
     assert!(org.get("no-such-id").optional().send().unwrap().is_none());
-    assert_eq!(
-        org.get("no-such-id").send().unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
-    let again = org
-        .create("alice@example.com")
-        .roles(["member"])
-        .or_existing()
-        .send()
-        .unwrap();
+    assert_eq!(org.get("no-such-id").send().unwrap_err().kind(), ErrorKind::NotFound);
+    let again = org.create("alice@example.com").roles(["member"]).or_existing().send().unwrap();
     assert!(matches!(again, Invited::Existing(ref i) if i.id == created.id()));
     org.resend(created.id()).send().unwrap();
 
-    let report = org
-        .create_many((0..25).map(|i| format!("p{i}@example.com")))
-        .concurrency(4)
-        .send();
+    let report =
+        org.create_many((0..25).map(|i| format!("p{i}@example.com"))).concurrency(4).send();
     assert_eq!(report.created, 25, "{report}");
     assert_eq!(org.count().send().unwrap(), 26);
 
     // A listing is an iterator, fetched page by page.
-    let emails: Vec<String> = org
-        .list()
-        .page_size(7)
-        .into_iter()
-        .map(|i| i.unwrap().email)
-        .collect();
+    let emails: Vec<String> =
+        org.list().page_size(7).into_iter().map(|i| i.unwrap().email).collect();
     assert_eq!(emails.len(), 26);
     assert_eq!(org.list().page_size(7).send().unwrap().len(), 7);
     assert!(org.find_by_email("p3@example.com").unwrap().is_some());
@@ -110,10 +92,7 @@ fn a_call_from_inside_an_async_runtime_panics_clearly() {
         .cloned()
         .or_else(|| outcome.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    assert!(
-        message.contains("Cannot start a runtime from within a runtime"),
-        "{message}"
-    );
+    assert!(message.contains("Cannot start a runtime from within a runtime"), "{message}");
 }
 
 /// One async client under two blocking clients, and under another runtime through
@@ -133,43 +112,25 @@ fn blocking_clients_sharing_one_async_client_do_not_stall() {
         .unwrap();
     let first = Client::new(shared.clone()).unwrap();
     let second = Client::new(shared.clone()).unwrap();
-    let other_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let other_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let quick = |what: &str, started: Instant| {
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "{what} took {took:?}");
     };
     for i in 0..3 {
         let started = Instant::now();
-        first
-            .invitations(REALM, ORG)
-            .create(format!("first{i}@example.com"))
-            .send()
-            .unwrap();
+        first.invitations(REALM, ORG).create(format!("first{i}@example.com")).send().unwrap();
         quick("the first blocking client", started);
         let started = Instant::now();
-        second
-            .invitations(REALM, ORG)
-            .create(format!("second{i}@example.com"))
-            .send()
-            .unwrap();
+        second.invitations(REALM, ORG).create(format!("second{i}@example.com")).send().unwrap();
         quick("the second blocking client", started);
         let started = Instant::now();
         let org = first.as_async().invitations(REALM, ORG);
-        other_runtime
-            .block_on(org.create(format!("async{i}@example.com")).send())
-            .unwrap();
+        other_runtime.block_on(org.create(format!("async{i}@example.com")).send()).unwrap();
         quick("as_async() on another runtime", started);
     }
     let stored = fixture.server.invitations(REALM, ORG);
     assert_eq!(stored.len(), 9, "every create stored once");
-    let posts = fixture
-        .server
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .count();
+    let posts = fixture.server.requests().iter().filter(|r| r.method == "POST").count();
     assert_eq!(posts, 9, "no create sent twice");
 }

@@ -31,9 +31,7 @@ async fn run_with(server: &FakeServer, args: &[&str], env: &[(&str, &str)]) -> O
     for (k, v) in env {
         command.env(k, v);
     }
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     // Whatever happened, no secret is ever printed.
     for stream in [&output.stdout, &output.stderr] {
         let text = String::from_utf8_lossy(stream);
@@ -55,10 +53,7 @@ fn code(output: &Output) -> i32 {
 }
 
 fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    stdout(output).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,11 +99,7 @@ async fn create_get_count_list_resend_delete() {
     let lines: Vec<String> = stdout(&table).lines().map(str::to_owned).collect();
     assert!(lines[0].starts_with("ID") && lines[0].contains("EMAIL"));
     assert_eq!(lines.len(), 3);
-    let listed = run(
-        &server,
-        &["--json", "list", "--search", "BOB", "--page-size", "1"],
-    )
-    .await;
+    let listed = run(&server, &["--json", "list", "--search", "BOB", "--page-size", "1"]).await;
     let listed = json_lines(&listed);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["email"], "bob@example.com");
@@ -122,11 +113,7 @@ async fn create_get_count_list_resend_delete() {
     let limited = run(&server, &["--json", "list", "--limit", "1"]).await;
     assert_eq!(json_lines(&limited).len(), 1);
     // An exact domain, as `revoke --domain` selects it: not a subdomain, not a substring.
-    for email in [
-        "carol@corp.example",
-        "dan@x.corp.example",
-        "eve@corp.example.evil",
-    ] {
+    for email in ["carol@corp.example", "dan@x.corp.example", "eve@corp.example.evil"] {
         server.add_invitation("acme", "org-1", email);
     }
     let at_corp = run(&server, &["--json", "list", "--domain", "Corp.Example"]).await;
@@ -136,28 +123,16 @@ async fn create_get_count_list_resend_delete() {
     // Sorted by email, and by creation time (the server's form sorts as text).
     server.add_invitation("acme", "org-1", "abe@example.com");
     let by_email = json_lines(&run(&server, &["--json", "list", "--sort", "email"]).await);
-    let emails: Vec<&str> = by_email
-        .iter()
-        .filter_map(|i| i["email"].as_str())
-        .collect();
+    let emails: Vec<&str> = by_email.iter().filter_map(|i| i["email"].as_str()).collect();
     assert_eq!(emails.len(), 6);
-    assert!(
-        emails.is_sorted() && emails[0] == "abe@example.com",
-        "{emails:?}"
-    );
+    assert!(emails.is_sorted() && emails[0] == "abe@example.com", "{emails:?}");
     let by_time = json_lines(&run(&server, &["--json", "list", "--sort", "created"]).await);
-    let times: Vec<&str> = by_time
-        .iter()
-        .filter_map(|i| i["created_at"].as_str())
-        .collect();
+    let times: Vec<&str> = by_time.iter().filter_map(|i| i["created_at"].as_str()).collect();
     assert_eq!(times.len(), 6);
     assert!(times.is_sorted(), "{times:?}");
 
     let resend = run(&server, &["resend", &id]).await;
-    assert_eq!(
-        (code(&resend), stdout(&resend).trim()),
-        (0, format!("resent {id}").as_str())
-    );
+    assert_eq!((code(&resend), stdout(&resend).trim()), (0, format!("resent {id}").as_str()));
     assert_eq!(server.invitations("acme", "org-1")[0].emails_sent, 2);
 
     let delete = run(&server, &["delete", &id]).await;
@@ -191,30 +166,14 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
     let report = dir.join("report.jsonl");
     let output = run(
         &server,
-        &[
-            "bulk",
-            csv.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-            "--send-email",
-        ],
+        &["bulk", csv.to_str().unwrap(), "--report", report.to_str().unwrap(), "--send-email"],
     )
     .await;
     assert_eq!(code(&output), 1, "one row is invalid: {}", stdout(&output));
     let summary = stdout(&output);
-    assert!(
-        summary.contains("2 created") && summary.contains("1 duplicates"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("1 invalid") && summary.contains("not-an-email"),
-        "{summary}"
-    );
-    assert!(
-        stderr(&output).is_empty(),
-        "no progress bar when not a terminal: {}",
-        stderr(&output)
-    );
+    assert!(summary.contains("2 created") && summary.contains("1 duplicates"), "{summary}");
+    assert!(summary.contains("1 invalid") && summary.contains("not-an-email"), "{summary}");
+    assert!(stderr(&output).is_empty(), "no progress bar when not a terminal: {}", stderr(&output));
     let lines: Vec<Value> = std::fs::read_to_string(&report)
         .unwrap()
         .lines()
@@ -223,12 +182,7 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
     assert_eq!(lines.len(), 4);
     let outcomes: std::collections::BTreeMap<u64, String> = lines
         .iter()
-        .map(|l| {
-            (
-                l["index"].as_u64().unwrap(),
-                l["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|l| (l["index"].as_u64().unwrap(), l["outcome"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(outcomes[&0], "created");
     assert_eq!(outcomes[&2], "duplicate");
@@ -241,17 +195,8 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
 
     let plain = dir.join("people.txt");
     std::fs::write(&plain, "# new people\nc@x.io\nd@x.io\n\na@x.io\n").unwrap();
-    let output = run(
-        &server,
-        &[
-            "--json",
-            "bulk",
-            plain.to_str().unwrap(),
-            "--role",
-            "member",
-        ],
-    )
-    .await;
+    let output =
+        run(&server, &["--json", "bulk", plain.to_str().unwrap(), "--role", "member"]).await;
     assert_eq!(code(&output), 0, "{}", stdout(&output));
     let lines = json_lines(&output);
     let summary = lines.last().unwrap();
@@ -265,11 +210,7 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
 
     let dry = run(&server, &["bulk", plain.to_str().unwrap(), "--dry-run"]).await;
     assert_eq!(code(&dry), 0);
-    assert!(
-        stdout(&dry).contains("3 already invited"),
-        "{}",
-        stdout(&dry)
-    );
+    assert!(stdout(&dry).contains("3 already invited"), "{}", stdout(&dry));
 
     // As spreadsheets save them: a byte-order mark, and `;` between fields.
     let saved = dir.join("saved.csv");
@@ -295,27 +236,13 @@ async fn bulk_reads_csv_and_plain_lists_and_writes_a_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_prints_a_plan_and_applies_exactly_it() {
     let server = server().await;
-    server.add_invitations(
-        "acme",
-        "org-1",
-        (0..6).map(|i| format!("old{i}@legacy.example.com")),
-    );
+    server.add_invitations("acme", "org-1", (0..6).map(|i| format!("old{i}@legacy.example.com")));
     server.add_invitation("acme", "org-1", "mallory@legacy.example.com.evil.com");
     server.add_invitation("acme", "org-1", "keep@example.com");
-    let dry = run(
-        &server,
-        &["revoke", "--domain", "legacy.example.com", "--dry-run"],
-    )
-    .await;
+    let dry = run(&server, &["revoke", "--domain", "legacy.example.com", "--dry-run"]).await;
     assert_eq!(code(&dry), 0, "{}", stderr(&dry));
     let plan = stdout(&dry);
-    assert_eq!(
-        plan.lines()
-            .filter(|l| l.contains("@legacy.example.com "))
-            .count(),
-        6,
-        "{plan}"
-    );
+    assert_eq!(plan.lines().filter(|l| l.contains("@legacy.example.com ")).count(), 6, "{plan}");
     assert!(!plan.contains("mallory"), "{plan}");
     assert!(plan.contains("6 would be revoked"), "{plan}");
     assert_eq!(server.invitations("acme", "org-1").len(), 8);
@@ -325,18 +252,11 @@ async fn revoke_prints_a_plan_and_applies_exactly_it() {
     let saved = dir.join("plan.txt");
     std::fs::write(&saved, &plan).unwrap();
     server.add_invitation("acme", "org-1", "late@legacy.example.com");
-    let applied = run(
-        &server,
-        &["--json", "revoke", "--ids", saved.to_str().unwrap()],
-    )
-    .await;
+    let applied = run(&server, &["--json", "revoke", "--ids", saved.to_str().unwrap()]).await;
     assert_eq!(code(&applied), 0, "{}", stderr(&applied));
     assert_eq!(json_lines(&applied).last().unwrap()["deleted"], 6);
-    let left: Vec<String> = server
-        .invitations("acme", "org-1")
-        .into_iter()
-        .map(|i| i.email)
-        .collect();
+    let left: Vec<String> =
+        server.invitations("acme", "org-1").into_iter().map(|i| i.email).collect();
     assert_eq!(left.len(), 3, "{left:?}");
     assert!(left.contains(&"late@legacy.example.com".to_owned()));
 
@@ -372,10 +292,7 @@ async fn create_or_existing_is_safe_to_repeat() {
     let again = run(&server, &["create", "Hook@X.io", "--or-existing"]).await;
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let id = first["id"].as_str().unwrap();
-    assert_eq!(
-        stdout(&again).trim(),
-        format!("already invited: {id} for hook@x.io")
-    );
+    assert_eq!(stdout(&again).trim(), format!("already invited: {id} for hook@x.io"));
     server.add_member("acme", "org-1", "member@x.io");
     let member = run(&server, &["create", "member@x.io", "--or-existing"]).await;
     assert_eq!(code(&member), 6, "already a member stays an error");
@@ -390,11 +307,7 @@ async fn exit_codes_say_what_went_wrong() {
     run(&server, &["create", "dup@x.io"]).await;
     let duplicate = run(&server, &["create", "dup@x.io"]).await;
     assert_eq!(code(&duplicate), 6);
-    assert!(
-        stderr(&duplicate).contains("already invited"),
-        "{}",
-        stderr(&duplicate)
-    );
+    assert!(stderr(&duplicate).contains("already invited"), "{}", stderr(&duplicate));
     server.add_member("acme", "org-1", "member@x.io");
     assert_eq!(code(&run(&server, &["create", "member@x.io"]).await), 6);
     // 7: the server refused the request.
@@ -407,12 +320,7 @@ async fn exit_codes_say_what_went_wrong() {
     let error: Value = serde_json::from_str(stderr(&refused).trim()).unwrap();
     assert_eq!(error["error"]["kind"], "already_invited");
     assert_eq!(error["error"]["status"], 409);
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already invited")
-    );
+    assert!(error["error"]["message"].as_str().unwrap().contains("already invited"));
     assert_eq!(error["error"]["request_id"].as_str().unwrap().len(), 36);
     // 1: some items of a bulk run failed (here: the row already invited is not a failure,
     // the unknown role is).
@@ -422,11 +330,7 @@ async fn exit_codes_say_what_went_wrong() {
     std::fs::write(&partial, "email,roles\nok@x.io,member\nbad@x.io,wizard\n").unwrap();
     let output = run(&server, &["bulk", partial.to_str().unwrap()]).await;
     assert_eq!(code(&output), 1, "{}", stdout(&output));
-    assert!(
-        stdout(&output).contains("line 3: bad@x.io"),
-        "{}",
-        stdout(&output)
-    );
+    assert!(stdout(&output).contains("line 3: bad@x.io"), "{}", stdout(&output));
     std::fs::remove_dir_all(&dir).unwrap();
     // 2: usage and invalid input.
     assert_eq!(code(&run(&server, &["create", "not-an-email"]).await), 2);
@@ -438,20 +342,12 @@ async fn exit_codes_say_what_went_wrong() {
     // 3: authentication or permission.
     let wrong = run_with(&server, &["count"], &[("PHASETWO_TOKEN", "wrong-token")]).await;
     assert_eq!(code(&wrong), 3, "{}", stderr(&wrong));
-    let viewer = run_with(
-        &server,
-        &["create", "v@x.io"],
-        &[("PHASETWO_TOKEN", "viewer")],
-    )
-    .await;
+    let viewer = run_with(&server, &["create", "v@x.io"], &[("PHASETWO_TOKEN", "viewer")]).await;
     assert_eq!(code(&viewer), 3);
     let refused_grant = run_with(
         &server,
         &["count"],
-        &[
-            ("PHASETWO_CLIENT_ID", "svc"),
-            ("PHASETWO_CLIENT_SECRET", SECRET),
-        ],
+        &[("PHASETWO_CLIENT_ID", "svc"), ("PHASETWO_CLIENT_SECRET", SECRET)],
     )
     .await;
     assert_eq!(code(&refused_grant), 3, "{}", stderr(&refused_grant));
@@ -460,10 +356,7 @@ async fn exit_codes_say_what_went_wrong() {
     // 5: server or network.
     server.inject(Fault::on(
         operation::COUNT,
-        FaultAction::Status {
-            status: 500,
-            retry_after: None,
-        },
+        FaultAction::Status { status: 500, retry_after: None },
         10,
     ));
     assert_eq!(code(&run(&server, &["count"]).await), 5);
@@ -471,11 +364,7 @@ async fn exit_codes_say_what_went_wrong() {
     let dir = std::env::temp_dir().join(format!("phasetwo-cli-codes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("list.txt");
-    std::fs::write(
-        &list,
-        (0..20).map(|i| format!("p{i}@x.io\n")).collect::<String>(),
-    )
-    .unwrap();
+    std::fs::write(&list, (0..20).map(|i| format!("p{i}@x.io\n")).collect::<String>()).unwrap();
     let stopped = run_with(
         &server,
         &["bulk", list.to_str().unwrap(), "--concurrency", "1"],
@@ -483,11 +372,7 @@ async fn exit_codes_say_what_went_wrong() {
     )
     .await;
     assert_eq!(code(&stopped), 3, "{}", stdout(&stopped));
-    assert!(
-        stdout(&stopped).contains("19 not attempted"),
-        "{}",
-        stdout(&stopped)
-    );
+    assert!(stdout(&stopped).contains("19 not attempted"), "{}", stdout(&stopped));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -504,10 +389,7 @@ async fn client_credentials_from_the_environment() {
     let output = run_with(
         &server,
         &["count"],
-        &[
-            ("PHASETWO_CLIENT_ID", "svc"),
-            ("PHASETWO_CLIENT_SECRET", SECRET),
-        ],
+        &[("PHASETWO_CLIENT_ID", "svc"), ("PHASETWO_CLIENT_SECRET", SECRET)],
     )
     .await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -520,18 +402,12 @@ async fn help_documents_exit_codes_and_hides_secret_values() {
     let help = run_with(
         &server,
         &["--help"],
-        &[
-            ("PHASETWO_TOKEN", TOKEN),
-            ("PHASETWO_CLIENT_SECRET", SECRET),
-        ],
+        &[("PHASETWO_TOKEN", TOKEN), ("PHASETWO_CLIENT_SECRET", SECRET)],
     )
     .await;
     assert_eq!(code(&help), 0);
     let text = stdout(&help);
-    assert!(
-        text.contains("Exit codes") && text.contains("4  not found"),
-        "{text}"
-    );
+    assert!(text.contains("Exit codes") && text.contains("4  not found"), "{text}");
     assert!(text.contains("PHASETWO_TOKEN"), "{text}");
 }
 
@@ -546,13 +422,7 @@ async fn bulk_shows_a_progress_bar_on_a_terminal() {
         10,
     ));
     let list = std::env::temp_dir().join(format!("phasetwo-cli-tty-{}.txt", std::process::id()));
-    std::fs::write(
-        &list,
-        (0..10)
-            .map(|i| format!("tty{i}@x.io\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
+    std::fs::write(&list, (0..10).map(|i| format!("tty{i}@x.io\n")).collect::<String>()).unwrap();
     let command = format!("{BIN} bulk {} --concurrency 1", list.display());
     // util-linux's `script` runs the tool on a pseudo-terminal.
     let mut script = std::process::Command::new("script");
@@ -564,9 +434,7 @@ async fn bulk_shows_a_progress_bar_on_a_terminal() {
         .env("PHASETWO_ORG", "org-1")
         .env("PHASETWO_TOKEN", TOKEN)
         .env("TERM", "xterm");
-    let output = tokio::task::spawn_blocking(move || script.output().unwrap())
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || script.output().unwrap()).await.unwrap();
     std::fs::remove_file(&list).unwrap();
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{shown}");
@@ -600,12 +468,8 @@ async fn revoke_refuses_a_file_that_is_not_a_plan_for_this_organization() {
         if json {
             args.insert(0, "--json");
         }
-        let plan = run_with(
-            &server,
-            &args,
-            &[("PHASETWO_TOKEN", TOKEN), ("PHASETWO_ORG", "org-2")],
-        )
-        .await;
+        let plan =
+            run_with(&server, &args, &[("PHASETWO_TOKEN", TOKEN), ("PHASETWO_ORG", "org-2")]).await;
         assert_eq!(code(&plan), 0, "{}", stderr(&plan));
         let saved = dir.join(format!("plan-{json}.txt"));
         std::fs::write(&saved, stdout(&plan)).unwrap();
@@ -624,23 +488,15 @@ async fn revoke_refuses_a_file_that_is_not_a_plan_for_this_organization() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_revocation_outcome_names_its_id_and_line() {
     let server = server().await;
-    let ids: Vec<String> = (0..3)
-        .map(|i| server.add_invitation("acme", "org-1", &format!("r{i}@x.io")))
-        .collect();
+    let ids: Vec<String> =
+        (0..3).map(|i| server.add_invitation("acme", "org-1", &format!("r{i}@x.io"))).collect();
     let dir = std::env::temp_dir().join(format!("phasetwo-cli-ids-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("ids.txt");
-    std::fs::write(
-        &file,
-        format!("# ids\n{}\n\n{}\n{}\n", ids[0], ids[1], ids[2]),
-    )
-    .unwrap();
+    std::fs::write(&file, format!("# ids\n{}\n\n{}\n{}\n", ids[0], ids[1], ids[2])).unwrap();
     server.inject(Fault::new(
         Scope::PathPrefix(format!("/realms/acme/orgs/org-1/invitations/{}", ids[1])),
-        FaultAction::Status {
-            status: 400,
-            retry_after: None,
-        },
+        FaultAction::Status { status: 400, retry_after: None },
         1,
     ));
     let report = dir.join("report.jsonl");

@@ -31,9 +31,7 @@ fn invitation(id: &str, email: &str) -> Value {
 
 fn invitations(range: std::ops::Range<usize>) -> Value {
     Value::Array(
-        range
-            .map(|i| invitation(&format!("inv-{i}"), &format!("user{i}@example.com")))
-            .collect(),
+        range.map(|i| invitation(&format!("inv-{i}"), &format!("user{i}@example.com"))).collect(),
     )
 }
 
@@ -71,8 +69,7 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
     let get = server
         .mock_async(|when, then| {
             when.method(GET).path(format!("{ORG_PATH}/inv-1"));
-            then.status(200)
-                .json_body(invitation("inv-1", "alice@example.com"));
+            then.status(200).json_body(invitation("inv-1", "alice@example.com"));
         })
         .await;
     let count = server
@@ -88,24 +85,18 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
                 .query_param("search", "alice")
                 .query_param("first", "0")
                 .query_param("max", "50");
-            then.status(200)
-                .json_body(json!([invitation("inv-1", "alice@example.com")]));
+            then.status(200).json_body(json!([invitation("inv-1", "alice@example.com")]));
         })
         .await;
     let page = server
         .mock_async(|when, then| {
-            when.method(GET)
-                .path(ORG_PATH)
-                .query_param_missing("search")
-                .query_param("max", "10");
-            then.status(200)
-                .json_body(json!([invitation("inv-1", "alice@example.com")]));
+            when.method(GET).path(ORG_PATH).query_param_missing("search").query_param("max", "10");
+            then.status(200).json_body(json!([invitation("inv-1", "alice@example.com")]));
         })
         .await;
     let resend = server
         .mock_async(|when, then| {
-            when.method(PUT)
-                .path(format!("{ORG_PATH}/inv-1/resend-email"));
+            when.method(PUT).path(format!("{ORG_PATH}/inv-1/resend-email"));
             then.status(204);
         })
         .await;
@@ -117,16 +108,13 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     let mine_list = server
         .mock_async(|when, then| {
-            when.method(GET)
-                .path("/auth/realms/acme/orgs/me/invitations");
-            then.status(200)
-                .json_body(json!([invitation("inv-9", "me@example.com")]));
+            when.method(GET).path("/auth/realms/acme/orgs/me/invitations");
+            then.status(200).json_body(json!([invitation("inv-9", "me@example.com")]));
         })
         .await;
     let accept = server
         .mock_async(|when, then| {
-            when.method(POST)
-                .path("/auth/realms/acme/orgs/me/invitations/inv-9");
+            when.method(POST).path("/auth/realms/acme/orgs/me/invitations/inv-9");
             then.status(204);
         })
         .await;
@@ -167,9 +155,9 @@ async fn the_shape_users_write() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(n, 1);
     assert_eq!(all.len(), 1);
     assert_eq!(first_page.len(), 1);
-    for mock in [
-        &create, &duplicate, &get, &count, &search, &page, &resend, &delete, &mine_list, &accept,
-    ] {
+    for mock in
+        [&create, &duplicate, &get, &count, &search, &page, &resend, &delete, &mine_list, &accept]
+    {
         mock.assert_async().await;
     }
     Ok(())
@@ -194,33 +182,13 @@ async fn invalid_input_is_refused_before_sending() {
         (org.create("   ").send().await.map(drop), "email"),
         (org.create("no-at-sign").send().await.map(drop), "email"),
         (org.create(format!("a@x.io{crlf}")).await.map(drop), "email"),
-        (
-            org.create(format!("{}@x.io", "a".repeat(300)))
-                .await
-                .map(drop),
-            "email",
-        ),
+        (org.create(format!("{}@x.io", "a".repeat(300))).await.map(drop), "email"),
         (org.create("a@x.io").roles([""]).await.map(drop), "roles"),
         (org.create("a@x.io").roles([crlf]).await.map(drop), "roles"),
+        (org.create("a@x.io").roles(["r".repeat(256)]).await.map(drop), "roles"),
+        (org.create("a@x.io").redirect_uri("/relative").await.map(drop), "redirect_uri"),
         (
-            org.create("a@x.io")
-                .roles(["r".repeat(256)])
-                .await
-                .map(drop),
-            "roles",
-        ),
-        (
-            org.create("a@x.io")
-                .redirect_uri("/relative")
-                .await
-                .map(drop),
-            "redirect_uri",
-        ),
-        (
-            org.create("a@x.io")
-                .redirect_uri(format!("https://x.io/{crlf}"))
-                .await
-                .map(drop),
+            org.create("a@x.io").redirect_uri(format!("https://x.io/{crlf}")).await.map(drop),
             "redirect_uri",
         ),
         (
@@ -230,46 +198,20 @@ async fn invalid_input_is_refused_before_sending() {
                 .map(drop),
             "redirect_uri",
         ),
-        (
-            org.create("a@x.io").inviter_id(crlf).await.map(drop),
-            "inviter_id",
-        ),
-        (
-            org.create("a@x.io")
-                .attribute("k", ["v".repeat(4001)])
-                .await
-                .map(drop),
-            "attributes",
-        ),
-        (
-            org.create("a@x.io")
-                .attribute("k".repeat(256), ["v"])
-                .await
-                .map(drop),
-            "attributes",
-        ),
+        (org.create("a@x.io").inviter_id(crlf).await.map(drop), "inviter_id"),
+        (org.create("a@x.io").attribute("k", ["v".repeat(4001)]).await.map(drop), "attributes"),
+        (org.create("a@x.io").attribute("k".repeat(256), ["v"]).await.map(drop), "attributes"),
         (org.get("..").await.map(drop), "invitation_id"),
         (org.get(crlf).await.map(drop), "invitation_id"),
         (org.delete("").await.map(drop), "invitation_id"),
         (org.delete(crlf).await.map(drop), "invitation_id"),
         (client.invitations("", ORG).count().await.map(drop), "realm"),
-        (
-            client.invitations(crlf, ORG).count().await.map(drop),
-            "realm",
-        ),
-        (
-            client.invitations("acme", crlf).count().await.map(drop),
-            "org_id",
-        ),
+        (client.invitations(crlf, ORG).count().await.map(drop), "realm"),
+        (client.invitations("acme", crlf).count().await.map(drop), "org_id"),
         (client.my_invitations(crlf).list().await.map(drop), "realm"),
         (org.list().page_size(0).send().await.map(drop), "page_size"),
         (
-            org.list()
-                .offset(u64::from(u32::MAX))
-                .stream()
-                .try_collect::<Vec<_>>()
-                .await
-                .map(drop),
+            org.list().offset(u64::from(u32::MAX)).stream().try_collect::<Vec<_>>().await.map(drop),
             "offset",
         ),
     ];
@@ -286,11 +228,7 @@ async fn invalid_input_is_refused_before_sending() {
         .token_provider(|| async { Ok::<_, std::io::Error>("t\r\nX-Injected: 1".to_owned()) })
         .build()
         .unwrap();
-    let e = injecting_token
-        .invitations("acme", ORG)
-        .count()
-        .await
-        .unwrap_err();
+    let e = injecting_token.invitations("acme", ORG).count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoToken);
     anything.assert_calls_async(0).await;
     anything.delete_async().await;
@@ -302,11 +240,7 @@ async fn invalid_input_is_refused_before_sending() {
             then.status(200).json_body(json!([]));
         })
         .await;
-    org.list()
-        .search("A\r\nX-Injected: 1")
-        .send()
-        .await
-        .unwrap();
+    org.list().search("A\r\nX-Injected: 1").send().await.unwrap();
     search.assert_async().await;
 }
 
@@ -315,17 +249,12 @@ async fn email_is_sent_trimmed_and_lower_cased() {
     let server = MockServer::start_async().await;
     let create = server
         .mock_async(|when, then| {
-            when.method(POST)
-                .json_body(json!({"email": "alice@example.com", "send": false}));
-            then.status(201)
-                .header("location", "http://kc/realms/acme/orgs/3f2a/invitations/x");
+            when.method(POST).json_body(json!({"email": "alice@example.com", "send": false}));
+            then.status(201).header("location", "http://kc/realms/acme/orgs/3f2a/invitations/x");
         })
         .await;
-    let created = client(&server)
-        .invitations("acme", ORG)
-        .create(" Alice@Example.COM ")
-        .await
-        .unwrap();
+    let created =
+        client(&server).invitations("acme", ORG).create(" Alice@Example.COM ").await.unwrap();
     assert_eq!(created.email(), "alice@example.com");
     assert_eq!(created.id(), "x");
     create.assert_async().await;
@@ -384,14 +313,8 @@ async fn stream_reads_pages_until_a_short_one() {
     let p1 = page_mock(&server, 0, 2, invitations(0..2)).await;
     let p2 = page_mock(&server, 1, 3, invitations(1..3)).await;
     let org = client(&server).invitations("acme", ORG);
-    let ids: Vec<String> = org
-        .list()
-        .page_size(2)
-        .stream()
-        .map_ok(|i| i.id)
-        .try_collect()
-        .await
-        .unwrap();
+    let ids: Vec<String> =
+        org.list().page_size(2).stream().map_ok(|i| i.id).try_collect().await.unwrap();
     assert_eq!(ids, ["inv-0", "inv-1", "inv-2"]);
     p1.assert_async().await;
     p2.assert_async().await;
@@ -439,27 +362,18 @@ async fn stream_fails_when_the_server_ignores_first() {
     for max in [2, 3] {
         let mock = server
             .mock_async(|when, then| {
-                when.method(GET)
-                    .path(ORG_PATH)
-                    .query_param("max", max.to_string());
+                when.method(GET).path(ORG_PATH).query_param("max", max.to_string());
                 then.status(200).json_body(invitations(0..max));
             })
             .await;
         ignoring.push(mock);
     }
-    let result: Result<Vec<_>, _> = client(&server)
-        .invitations("acme", ORG)
-        .list()
-        .page_size(2)
-        .collect()
-        .await;
+    let result: Result<Vec<_>, _> =
+        client(&server).invitations("acme", ORG).list().page_size(2).collect().await;
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
     let calls = ignoring[0].calls_async().await + ignoring[1].calls_async().await;
-    assert_eq!(
-        calls, 3,
-        "the first page, one more, and the one that repeats it"
-    );
+    assert_eq!(calls, 3, "the first page, one more, and the one that repeats it");
 }
 
 #[tokio::test]
@@ -500,9 +414,7 @@ async fn find_by_email_wants_the_exact_email() {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
-            when.method(GET)
-                .path(ORG_PATH)
-                .query_param("search", "al@example.com");
+            when.method(GET).path(ORG_PATH).query_param("search", "al@example.com");
             then.status(200).json_body(json!([
                 invitation("a", "sal@example.com.au"),
                 invitation("b", "al@example.com"),
@@ -511,22 +423,14 @@ async fn find_by_email_wants_the_exact_email() {
         .await;
     server
         .mock_async(|when, then| {
-            when.method(GET)
-                .path(ORG_PATH)
-                .query_param("search", "nobody@example.com");
-            then.status(200)
-                .json_body(json!([invitation("c", "xnobody@example.com")]));
+            when.method(GET).path(ORG_PATH).query_param("search", "nobody@example.com");
+            then.status(200).json_body(json!([invitation("c", "xnobody@example.com")]));
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
     let found = org.find_by_email("AL@example.com").await.unwrap().unwrap();
     assert_eq!(found.id, "b");
-    assert!(
-        org.find_by_email("nobody@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(org.find_by_email("nobody@example.com").await.unwrap().is_none());
 }
 
 /// A realistic answer for each status, and the kind the caller sees.
@@ -651,12 +555,7 @@ async fn each_error_kind_from_a_realistic_answer() {
                     .body(case.body);
             })
             .await;
-        let e = client(&server)
-            .invitations("acme", ORG)
-            .create("a@x.io")
-            .send()
-            .await
-            .unwrap_err();
+        let e = client(&server).invitations("acme", ORG).create("a@x.io").send().await.unwrap_err();
         let what = format!("{} {}", case.status, case.body);
         assert_eq!(e.kind(), case.kind, "{what}: {e}");
         assert_eq!(e.status().map(|s| s.as_u16()), Some(case.status), "{what}");
@@ -666,11 +565,7 @@ async fn each_error_kind_from_a_realistic_answer() {
             assert!(e.body_snippet().unwrap().contains("<html>"), "{what}");
         }
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{what}");
-        assert_eq!(
-            e.is_retryable(),
-            matches!(case.status, 429 | 500 | 502 | 503),
-            "{what}"
-        );
+        assert_eq!(e.is_retryable(), matches!(case.status, 429 | 500 | 502 | 503), "{what}");
         assert_eq!(e.is_conflict(), case.status == 409, "{what}");
         let shown = e.to_string();
         assert!(!shown.contains('\n'), "{shown}");
@@ -687,11 +582,7 @@ async fn unauthorized_says_what_401_means_here() {
             then.status(401);
         })
         .await;
-    let e = client(&server)
-        .invitations("acme", ORG)
-        .count()
-        .await
-        .unwrap_err();
+    let e = client(&server).invitations("acme", ORG).count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         e.to_string(),
@@ -732,8 +623,7 @@ async fn get_is_not_found_optional_is_none_and_delete_is_not_found_on_404() {
     server
         .mock_async(|when, then| {
             when.path(format!("{ORG_PATH}/gone"));
-            then.status(404)
-                .json_body(json!({"error": "No invitation with id gone"}));
+            then.status(404).json_body(json!({"error": "No invitation with id gone"}));
         })
         .await;
     let org = client(&server).invitations("acme", ORG);
@@ -749,14 +639,8 @@ async fn get_is_not_found_optional_is_none_and_delete_is_not_found_on_404() {
 #[tokio::test]
 async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine() {
     let answers = [
-        (
-            json!({"error": "HTTP 404 Not Found"}).to_string(),
-            "application/json",
-        ),
-        (
-            "<html><body>404 Not Found</body></html>".to_owned(),
-            "text/html",
-        ),
+        (json!({"error": "HTTP 404 Not Found"}).to_string(), "application/json"),
+        ("<html><body>404 Not Found</body></html>".to_owned(), "text/html"),
         (String::new(), "text/plain"),
     ];
     for (body, content_type) in answers {
@@ -764,9 +648,7 @@ async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine()
         server
             .mock_async(|when, then| {
                 when.path(format!("{ORG_PATH}/some-id"));
-                then.status(404)
-                    .header("content-type", content_type)
-                    .body(body.clone());
+                then.status(404).header("content-type", content_type).body(body.clone());
             })
             .await;
         let org = client(&server).invitations("acme", ORG);
@@ -783,11 +665,7 @@ async fn a_404_that_names_no_invitation_is_an_error_even_where_missing_is_fine()
 #[tokio::test]
 async fn transport_failures_are_typed() {
     // A port nothing listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let refused = builder(&MockServer::start_async().await)
         .base_url(format!("http://127.0.0.1:{port}"))
         .build()
@@ -800,15 +678,10 @@ async fn transport_failures_are_typed() {
     server
         .mock_async(|when, then| {
             when.method(GET);
-            then.status(200)
-                .json_body(json!(1))
-                .delay(Duration::from_millis(400));
+            then.status(200).json_body(json!(1)).delay(Duration::from_millis(400));
         })
         .await;
-    let slow = builder(&server)
-        .attempt_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
+    let slow = builder(&server).attempt_timeout(Duration::from_millis(200)).build().unwrap();
     let org = slow.invitations("acme", ORG);
     let e = org.count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
@@ -823,40 +696,33 @@ async fn every_request_asks_for_json_and_names_the_library() {
     let server = MockServer::start_async().await;
     let mock = server
         .mock_async(|when, then| {
-            when.method(DELETE)
-                .header("accept", "application/json")
-                .header(
-                    "user-agent",
-                    format!("phasetwo-invitations/{}", env!("CARGO_PKG_VERSION")),
-                );
+            when.method(DELETE).header("accept", "application/json").header(
+                "user-agent",
+                format!("phasetwo-invitations/{}", env!("CARGO_PKG_VERSION")),
+            );
             then.status(204);
         })
         .await;
-    client(&server)
-        .invitations("acme", ORG)
-        .delete("x")
-        .await
-        .unwrap();
+    client(&server).invitations("acme", ORG).delete("x").await.unwrap();
     mock.assert_async().await;
 }
 
 #[tokio::test]
 async fn client_credentials_grant_once_for_concurrent_calls() {
     let server = MockServer::start_async().await;
-    let grant =
-        server
-            .mock_async(|when, then| {
-                when.method(POST)
-                    .path("/auth/realms/master/protocol/openid-connect/token")
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .form_urlencoded_tuple("grant_type", "client_credentials")
-                    .form_urlencoded_tuple("client_id", "svc")
-                    .form_urlencoded_tuple("client_secret", "s3cr3t-value");
-                then.status(200).delay(Duration::from_millis(100)).json_body(
+    let grant = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/realms/master/protocol/openid-connect/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("client_id", "svc")
+                .form_urlencoded_tuple("client_secret", "s3cr3t-value");
+            then.status(200).delay(Duration::from_millis(100)).json_body(
                 json!({"access_token": "granted-1", "expires_in": 300, "token_type": "Bearer"}),
             );
-            })
-            .await;
+        })
+        .await;
     let count = server
         .mock_async(|when, then| {
             when.method(GET)
@@ -884,16 +750,11 @@ async fn client_credentials_grant_once_for_concurrent_calls() {
 /// by name before anything is sent.
 #[tokio::test]
 async fn the_token_endpoint_may_live_at_another_address() {
-    let (api, auth) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
+    let (api, auth) = (MockServer::start_async().await, MockServer::start_async().await);
     let grant = auth
         .mock_async(|when, then| {
-            when.method(POST)
-                .path("/kc/realms/master/protocol/openid-connect/token");
-            then.status(200)
-                .json_body(json!({"access_token": "from-auth", "expires_in": 300}));
+            when.method(POST).path("/kc/realms/master/protocol/openid-connect/token");
+            then.status(200).json_body(json!({"access_token": "from-auth", "expires_in": 300}));
         })
         .await;
     let count = api
@@ -905,19 +766,18 @@ async fn the_token_endpoint_may_live_at_another_address() {
         })
         .await;
     let builder = || {
-        Client::builder()
-            .base_url(api.url("/auth"))
-            .client_credentials("master", "svc", "s3cr3t-value")
+        Client::builder().base_url(api.url("/auth")).client_credentials(
+            "master",
+            "svc",
+            "s3cr3t-value",
+        )
     };
     let client = builder().token_base_url(auth.url("/kc")).build().unwrap();
     assert_eq!(client.invitations("acme", ORG).count().await.unwrap(), 4);
     grant.assert_calls_async(1).await;
     count.assert_calls_async(1).await;
 
-    let refused = builder()
-        .token_base_url("http://keycloak.internal")
-        .build()
-        .unwrap_err();
+    let refused = builder().token_base_url("http://keycloak.internal").build().unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidInput);
     assert!(refused.to_string().contains("token_base_url"), "{refused}");
 }
@@ -976,10 +836,8 @@ async fn refused_client_credentials_are_an_auth_error_without_the_secret() {
             then.status(200).json_body(json!(0));
         })
         .await;
-    let client = builder(&server)
-        .client_credentials("master", "svc", "wrong-secret")
-        .build()
-        .unwrap();
+    let client =
+        builder(&server).client_credentials("master", "svc", "wrong-secret").build().unwrap();
     let e = client.invitations("acme", ORG).count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoToken);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
@@ -1072,20 +930,13 @@ async fn dedupe_remembers_every_id_or_a_window_of_pages() {
         &server,
         5,
         2,
-        json!([
-            invitation("inv-5", "user5@example.com"),
-            invitation("inv-0", "user0@example.com")
-        ]),
+        json!([invitation("inv-5", "user5@example.com"), invitation("inv-0", "user0@example.com")]),
     )
     .await;
     page_mock(&server, 6, 2, invitations(0..1)).await;
     let org = client(&server).invitations("acme", ORG);
     let ids = |list: phasetwo_invitations::ListInvitations| async move {
-        list.stream()
-            .map_ok(|i| i.id)
-            .try_collect::<Vec<_>>()
-            .await
-            .unwrap()
+        list.stream().map_ok(|i| i.id).try_collect::<Vec<_>>().await.unwrap()
     };
     let everything = ids(org.list().page_size(1)).await;
     assert_eq!(everything.len(), 6, "{everything:?}");
@@ -1104,31 +955,14 @@ async fn an_answer_over_the_size_limit_is_refused_not_buffered() {
             then.status(200).json_body(invitations(0..100));
         })
         .await;
-    let small = builder(&server)
-        .retry(RetryConfig::default())
-        .max_response_bytes(2048)
-        .build()
-        .unwrap();
-    let e = small
-        .invitations("acme", ORG)
-        .list()
-        .send()
-        .await
-        .unwrap_err();
+    let small =
+        builder(&server).retry(RetryConfig::default()).max_response_bytes(2048).build().unwrap();
+    let e = small.invitations("acme", ORG).list().send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
     assert_eq!(e.attempts(), 1, "a body too large is not sent for again");
     assert!(e.to_string().contains("2048 bytes"), "{e}");
     // The default limit reads it.
-    assert_eq!(
-        client(&server)
-            .invitations("acme", ORG)
-            .list()
-            .send()
-            .await
-            .unwrap()
-            .len(),
-        100
-    );
+    assert_eq!(client(&server).invitations("acme", ORG).list().send().await.unwrap().len(), 100);
 }
 
 /// `or_existing` when the invitation is deleted between the 409 and the lookup: it creates
@@ -1147,8 +981,7 @@ async fn or_existing_creates_again_when_the_existing_one_vanished() {
     let created = server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(201)
-                .header("location", server.url(format!("{ORG_PATH}/fresh")));
+            then.status(201).header("location", server.url(format!("{ORG_PATH}/fresh")));
         })
         .await;
     let lookup = server
@@ -1169,8 +1002,7 @@ async fn or_existing_creates_again_when_the_existing_one_vanished() {
     let conflicts = always
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(409)
-                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+            then.status(409).json_body(json!({"error": "Invitation for a@x.io already exists."}));
         })
         .await;
     always
@@ -1179,12 +1011,8 @@ async fn or_existing_creates_again_when_the_existing_one_vanished() {
             then.status(200).json_body(json!([]));
         })
         .await;
-    let e = client(&always)
-        .invitations("acme", ORG)
-        .create("a@x.io")
-        .or_existing()
-        .await
-        .unwrap_err();
+    let e =
+        client(&always).invitations("acme", ORG).create("a@x.io").or_existing().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
     conflicts.assert_calls_async(3).await;
 }
@@ -1208,10 +1036,8 @@ async fn cycling_server(distinct: usize) -> (String, Arc<AtomicUsize>) {
             .collect();
         async move { axum::Json(Value::Array(page)) }
     };
-    let app = axum::Router::new().route(
-        "/auth/realms/acme/orgs/{org}/invitations",
-        axum::routing::get(handler),
-    );
+    let app = axum::Router::new()
+        .route("/auth/realms/acme/orgs/{org}/invitations", axum::routing::get(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/auth", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -1224,11 +1050,7 @@ async fn cycling_server(distinct: usize) -> (String, Arc<AtomicUsize>) {
 async fn a_windowed_listing_ends_against_a_server_cycling_past_its_window() {
     for (distinct, page_size, window) in [(20, 10, 1), (20, 5, 3), (2_000, 10, 2)] {
         let (url, requests) = cycling_server(distinct).await;
-        let client = Client::builder()
-            .base_url(url)
-            .bearer_token(TOKEN)
-            .build()
-            .unwrap();
+        let client = Client::builder().base_url(url).bearer_token(TOKEN).build().unwrap();
         let result: Result<Vec<_>, _> = client
             .invitations("acme", ORG)
             .list()
@@ -1242,9 +1064,6 @@ async fn a_windowed_listing_ends_against_a_server_cycling_past_its_window() {
         assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
         let made = requests.load(Ordering::SeqCst);
         // Each distinct id read once, then a few pages to be sure.
-        assert!(
-            made <= distinct / page_size as usize + 10,
-            "{made} requests: {e}"
-        );
+        assert!(made <= distinct / page_size as usize + 10, "{made} requests: {e}");
     }
 }

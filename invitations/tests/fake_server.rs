@@ -23,10 +23,7 @@ struct Http {
 
 impl Http {
     fn new(server: &FakeServer) -> Self {
-        Http {
-            base: format!("{}/realms", server.url()),
-            http: reqwest::Client::new(),
-        }
+        Http { base: format!("{}/realms", server.url()), http: reqwest::Client::new() }
     }
 
     fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
@@ -41,24 +38,16 @@ impl Http {
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
-        self.request(
-            reqwest::Method::POST,
-            "/acme/orgs/org-1/invitations",
-            MANAGE,
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+        self.request(reqwest::Method::POST, "/acme/orgs/org-1/invitations", MANAGE)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn list(&self, query: &str) -> (StatusCode, Value) {
         let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/acme/orgs/org-1/invitations{query}"),
-                VIEW,
-            )
+            .request(reqwest::Method::GET, &format!("/acme/orgs/org-1/invitations{query}"), VIEW)
             .send()
             .await
             .unwrap();
@@ -70,30 +59,19 @@ impl Http {
 async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_owned(),
-    )
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
 }
 
 fn emails(list: &Value) -> Vec<&str> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["email"].as_str().unwrap())
-        .collect()
+    list.as_array().unwrap().iter().map(|i| i["email"].as_str().unwrap()).collect()
 }
 
 #[tokio::test]
 async fn create_answers_201_with_location_and_stores_the_lower_cased_email() {
     let server = server().await;
     let http = Http::new(&server);
-    let response = http
-        .create(
-            "Jo@Example.COM",
-            json!({"roles": ["member", "member"], "send": true}),
-        )
-        .await;
+    let response =
+        http.create("Jo@Example.COM", json!({"roles": ["member", "member"], "send": true})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(response.bytes().await.unwrap().is_empty());
@@ -104,11 +82,7 @@ async fn create_answers_201_with_location_and_stores_the_lower_cased_email() {
     assert_eq!(stored[0].emails_sent, 1);
     assert_eq!(
         location,
-        format!(
-            "{}/realms/acme/orgs/org-1/invitations/{}",
-            server.url(),
-            stored[0].id
-        )
+        format!("{}/realms/acme/orgs/org-1/invitations/{}", server.url(), stored[0].id)
     );
 }
 
@@ -123,16 +97,9 @@ async fn create_refuses_invalid_emails_unknown_roles_and_broken_json() {
     );
     let (status, message) =
         error_of(http.create("a@x.io", json!({"roles": ["owner"]})).await).await;
-    assert_eq!(
-        (status, message.as_str()),
-        (StatusCode::BAD_REQUEST, "Unknown role in list.")
-    );
+    assert_eq!((status, message.as_str()), (StatusCode::BAD_REQUEST, "Unknown role in list."));
     let broken = http
-        .request(
-            reqwest::Method::POST,
-            "/acme/orgs/org-1/invitations",
-            MANAGE,
-        )
+        .request(reqwest::Method::POST, "/acme/orgs/org-1/invitations", MANAGE)
         .header("content-type", "application/json")
         .body("{\"email\":")
         .send()
@@ -141,23 +108,11 @@ async fn create_refuses_invalid_emails_unknown_roles_and_broken_json() {
     assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
     // A name and angle brackets are refused by the request's validation.
     let (status, message) = error_of(http.create("Jo <jo@x.io>", json!({})).await).await;
-    assert_eq!(
-        (status, message.as_str()),
-        (StatusCode::BAD_REQUEST, "Provided data is invalid")
-    );
+    assert_eq!((status, message.as_str()), (StatusCode::BAD_REQUEST, "Provided data is invalid"));
     // A well-formed address longer than the email column (255) fails in the database.
-    let labels = [
-        "b".repeat(60),
-        "c".repeat(60),
-        "d".repeat(60),
-        "e".repeat(20),
-    ];
-    let too_long = http
-        .create(
-            &format!("{}@{}.io", "a".repeat(64), labels.join(".")),
-            json!({}),
-        )
-        .await;
+    let labels = ["b".repeat(60), "c".repeat(60), "d".repeat(60), "e".repeat(20)];
+    let too_long =
+        http.create(&format!("{}@{}.io", "a".repeat(64), labels.join(".")), json!({})).await;
     assert_eq!(too_long.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(server.invitations("acme", "org-1").is_empty());
 }
@@ -167,19 +122,13 @@ async fn both_409s_compare_lower_cased_emails() {
     let server = server().await;
     server.add_member("acme", "org-1", "member@x.io");
     let http = Http::new(&server);
-    assert_eq!(
-        http.create("a@x.io", json!({})).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(http.create("a@x.io", json!({})).await.status(), StatusCode::CREATED);
     let (status, message) = error_of(http.create("A@X.io", json!({})).await).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(message, "Invitation for a@x.io already exists.");
     let (status, message) = error_of(http.create("Member@x.io", json!({})).await).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(
-        message,
-        "member@x.io is already a member of this organization."
-    );
+    assert_eq!(message, "member@x.io is already a member of this organization.");
 }
 
 #[tokio::test]
@@ -224,19 +173,11 @@ async fn unknown_realm_org_or_invitation_is_404_and_a_second_delete_too() {
         "/acme/orgs/nope/invitations".to_owned(),
         "/acme/orgs/org-1/invitations/missing".to_owned(),
     ] {
-        assert_eq!(
-            get(path.clone()).await.unwrap().status(),
-            StatusCode::NOT_FOUND,
-            "{path}"
-        );
+        assert_eq!(get(path.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
     }
     let delete = || {
-        http.request(
-            reqwest::Method::DELETE,
-            &format!("/acme/orgs/org-1/invitations/{id}"),
-            MANAGE,
-        )
-        .send()
+        http.request(reqwest::Method::DELETE, &format!("/acme/orgs/org-1/invitations/{id}"), MANAGE)
+            .send()
     };
     assert_eq!(delete().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(delete().await.unwrap().status(), StatusCode::NOT_FOUND);
@@ -249,11 +190,7 @@ async fn count_get_and_resend() {
     server.add_invitation("acme", "org-1", "b@x.io");
     let http = Http::new(&server);
     let count: u64 = http
-        .request(
-            reqwest::Method::GET,
-            "/acme/orgs/org-1/invitations/count",
-            VIEW,
-        )
+        .request(reqwest::Method::GET, "/acme/orgs/org-1/invitations/count", VIEW)
         .send()
         .await
         .unwrap()
@@ -262,11 +199,7 @@ async fn count_get_and_resend() {
         .unwrap();
     assert_eq!(count, 2);
     let one: Value = http
-        .request(
-            reqwest::Method::GET,
-            &format!("/acme/orgs/org-1/invitations/{id}"),
-            VIEW,
-        )
+        .request(reqwest::Method::GET, &format!("/acme/orgs/org-1/invitations/{id}"), VIEW)
         .send()
         .await
         .unwrap()
@@ -304,23 +237,15 @@ async fn view_tokens_get_401_on_writes_like_the_real_server() {
     assert_eq!(create.status(), StatusCode::UNAUTHORIZED);
     let id = server.add_invitation("acme", "org-1", "b@x.io");
     let delete = http
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/acme/orgs/org-1/invitations/{id}"),
-            VIEW,
-        )
+        .request(reqwest::Method::DELETE, &format!("/acme/orgs/org-1/invitations/{id}"), VIEW)
         .send()
         .await
         .unwrap();
     assert_eq!(delete.status(), StatusCode::UNAUTHORIZED);
     let (status, _) = http.list("").await;
     assert_eq!(status, StatusCode::OK);
-    let anonymous = reqwest::get(format!(
-        "{}/realms/acme/orgs/org-1/invitations",
-        server.url()
-    ))
-    .await
-    .unwrap();
+    let anonymous =
+        reqwest::get(format!("{}/realms/acme/orgs/org-1/invitations", server.url())).await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -331,13 +256,8 @@ async fn errors_are_json_unless_html_is_asked_for() {
     let http = reqwest::Client::new();
     let json_error = http.get(&url).bearer_auth(VIEW).send().await.unwrap();
     assert_eq!(json_error.headers()["content-type"], "application/json");
-    let html_error = http
-        .get(&url)
-        .bearer_auth(VIEW)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let html_error =
+        http.get(&url).bearer_auth(VIEW).header("accept", "text/html").send().await.unwrap();
     assert_eq!(html_error.headers()["content-type"], "text/html");
     assert!(html_error.text().await.unwrap().starts_with("<html>"));
 }
@@ -352,11 +272,7 @@ async fn the_invitee_lists_accepts_and_rejects_with_a_user_token() {
     server.add_token("user-token", Permission::User("Me@x.io".into()));
     let http = Http::new(&server);
     let mine: Value = http
-        .request(
-            reqwest::Method::GET,
-            "/acme/orgs/me/invitations",
-            "user-token",
-        )
+        .request(reqwest::Method::GET, "/acme/orgs/me/invitations", "user-token")
         .send()
         .await
         .unwrap()
@@ -365,35 +281,21 @@ async fn the_invitee_lists_accepts_and_rejects_with_a_user_token() {
         .unwrap();
     assert_eq!(emails(&mine), ["me@x.io", "me@x.io"]);
     let answer = |method, id: &str| {
-        http.request(
-            method,
-            &format!("/acme/orgs/me/invitations/{id}"),
-            "user-token",
-        )
-        .send()
+        http.request(method, &format!("/acme/orgs/me/invitations/{id}"), "user-token").send()
     };
     assert_eq!(
-        answer(reqwest::Method::POST, &first)
-            .await
-            .unwrap()
-            .status(),
+        answer(reqwest::Method::POST, &first).await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(server.members("acme", "org-1"), ["me@x.io"]);
     assert_eq!(
-        answer(reqwest::Method::DELETE, &second)
-            .await
-            .unwrap()
-            .status(),
+        answer(reqwest::Method::DELETE, &second).await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
     assert!(server.members("acme", "org-2").is_empty());
     assert!(server.invitations("acme", "org-2").is_empty());
     assert_eq!(
-        answer(reqwest::Method::POST, &first)
-            .await
-            .unwrap()
-            .status(),
+        answer(reqwest::Method::POST, &first).await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
     // An admin token has no verified email.
@@ -408,42 +310,23 @@ async fn the_invitee_lists_accepts_and_rejects_with_a_user_token() {
 #[tokio::test]
 async fn the_token_endpoint_grants_counts_and_expires_tokens() {
     let server = server().await;
-    server.add_client(
-        "master",
-        "svc",
-        "s3cret",
-        Permission::View,
-        Duration::from_secs(60),
-    );
-    server.add_client(
-        "master",
-        "short",
-        "s3cret",
-        Permission::View,
-        Duration::ZERO,
-    );
+    server.add_client("master", "svc", "s3cret", Permission::View, Duration::from_secs(60));
+    server.add_client("master", "short", "s3cret", Permission::View, Duration::ZERO);
     let http = reqwest::Client::new();
     let grant = |client: &'static str, secret: &'static str| {
-        http.post(format!(
-            "{}/realms/master/protocol/openid-connect/token",
-            server.url()
-        ))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&client_id={client}&client_secret={secret}"
-        ))
-        .send()
+        http.post(format!("{}/realms/master/protocol/openid-connect/token", server.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={client}&client_secret={secret}"
+            ))
+            .send()
     };
     let granted: Value = grant("svc", "s3cret").await.unwrap().json().await.unwrap();
     assert_eq!(granted["expires_in"], 60);
     let token = granted["access_token"].as_str().unwrap().to_owned();
     assert_eq!(server.grants(), 1);
     let count = Http::new(&server)
-        .request(
-            reqwest::Method::GET,
-            "/acme/orgs/org-1/invitations/count",
-            &token,
-        )
+        .request(reqwest::Method::GET, "/acme/orgs/org-1/invitations/count", &token)
         .send()
         .await
         .unwrap();
@@ -453,19 +336,10 @@ async fn the_token_endpoint_grants_counts_and_expires_tokens() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(server.grants(), 1);
 
-    let expired: Value = grant("short", "s3cret")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let expired: Value = grant("short", "s3cret").await.unwrap().json().await.unwrap();
     let expired = expired["access_token"].as_str().unwrap().to_owned();
     let count = Http::new(&server)
-        .request(
-            reqwest::Method::GET,
-            "/acme/orgs/org-1/invitations/count",
-            &expired,
-        )
+        .request(reqwest::Method::GET, "/acme/orgs/org-1/invitations/count", &expired)
         .send()
         .await
         .unwrap();
@@ -481,10 +355,7 @@ async fn requests_are_recorded_as_sent() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].method, "POST");
     assert_eq!(requests[0].path, "/realms/acme/orgs/org-1/invitations");
-    assert_eq!(
-        requests[0].header("authorization"),
-        Some(format!("Bearer {MANAGE}").as_str())
-    );
+    assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {MANAGE}").as_str()));
     assert_eq!(&requests[0].body[..], br#"{"email":"a@x.io"}"#);
 }
 
@@ -493,21 +364,12 @@ async fn injected_statuses_and_delays_apply_to_their_scope_and_count() {
     let server = server().await;
     server.inject(Fault::on(
         operation::COUNT,
-        FaultAction::Status {
-            status: 503,
-            retry_after: Some("3".into()),
-        },
+        FaultAction::Status { status: 503, retry_after: Some("3".into()) },
         2,
     ));
     let http = Http::new(&server);
-    let count = || {
-        http.request(
-            reqwest::Method::GET,
-            "/acme/orgs/org-1/invitations/count",
-            VIEW,
-        )
-        .send()
-    };
+    let count =
+        || http.request(reqwest::Method::GET, "/acme/orgs/org-1/invitations/count", VIEW).send();
     for _ in 0..2 {
         let response = count().await.unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -532,17 +394,9 @@ async fn closing_before_or_after_handling_decides_whether_it_was_stored() {
     let server = server().await;
     let http = Http::new(&server);
     let create = Scope::Operation(operation::CREATE);
-    server.inject(Fault::new(
-        create.clone(),
-        FaultAction::CloseBeforeAnswer,
-        1,
-    ));
+    server.inject(Fault::new(create.clone(), FaultAction::CloseBeforeAnswer, 1));
     let lost = http
-        .request(
-            reqwest::Method::POST,
-            "/acme/orgs/org-1/invitations",
-            MANAGE,
-        )
+        .request(reqwest::Method::POST, "/acme/orgs/org-1/invitations", MANAGE)
         .json(&json!({"email": "a@x.io"}))
         .send()
         .await;
@@ -551,11 +405,7 @@ async fn closing_before_or_after_handling_decides_whether_it_was_stored() {
 
     server.inject(Fault::new(create, FaultAction::CloseAfterHandling, 1));
     let ambiguous = http
-        .request(
-            reqwest::Method::POST,
-            "/acme/orgs/org-1/invitations",
-            MANAGE,
-        )
+        .request(reqwest::Method::POST, "/acme/orgs/org-1/invitations", MANAGE)
         .json(&json!({"email": "a@x.io"}))
         .send()
         .await;

@@ -16,9 +16,7 @@ const TOKEN: &str = "hostile-test-token-0004";
 
 /// Fails a test that runs longer than `limit` instead of letting it hang.
 async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(limit, work)
-        .await
-        .expect("the scenario ran past its time limit")
+    tokio::time::timeout(limit, work).await.expect("the scenario ran past its time limit")
 }
 
 fn hostile_client(server: &MockServer) -> Client {
@@ -35,78 +33,27 @@ fn hostile_client(server: &MockServer) -> Client {
 async fn hostile_responses_give_typed_errors() {
     let huge = "x".repeat(5 * 1024 * 1024);
     let list_cases: Vec<(u16, &str, Vec<u8>, Option<ErrorKind>)> = vec![
-        (
-            200,
-            "application/json",
-            br#"[{"id":"a","email":"#.to_vec(),
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "application/json",
-            br#"[{"id":5,"email":true}]"#.to_vec(),
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "application/json",
-            br#"{"not":"a list"}"#.to_vec(),
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "text/html",
-            b"<html>login</html>".to_vec(),
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "application/json",
-            vec![0xff, 0xfe, b'[', b']'],
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "application/json",
-            huge.clone().into_bytes(),
-            Some(ErrorKind::Decode),
-        ),
-        (
-            200,
-            "application/json",
-            b"".to_vec(),
-            Some(ErrorKind::Decode),
-        ),
+        (200, "application/json", br#"[{"id":"a","email":"#.to_vec(), Some(ErrorKind::Decode)),
+        (200, "application/json", br#"[{"id":5,"email":true}]"#.to_vec(), Some(ErrorKind::Decode)),
+        (200, "application/json", br#"{"not":"a list"}"#.to_vec(), Some(ErrorKind::Decode)),
+        (200, "text/html", b"<html>login</html>".to_vec(), Some(ErrorKind::Decode)),
+        (200, "application/json", vec![0xff, 0xfe, b'[', b']'], Some(ErrorKind::Decode)),
+        (200, "application/json", huge.clone().into_bytes(), Some(ErrorKind::Decode)),
+        (200, "application/json", b"".to_vec(), Some(ErrorKind::Decode)),
         // Read by content: valid JSON under another content type is accepted.
-        (
-            200,
-            "text/plain",
-            br#"[{"id":"a","email":"a@x.io"}]"#.to_vec(),
-            None,
-        ),
+        (200, "text/plain", br#"[{"id":"a","email":"a@x.io"}]"#.to_vec(), None),
         (503, "text/html", huge.into_bytes(), Some(ErrorKind::Server)),
-        (
-            500,
-            "application/json",
-            vec![0xff; 100],
-            Some(ErrorKind::Server),
-        ),
+        (500, "application/json", vec![0xff; 100], Some(ErrorKind::Server)),
     ];
     for (status, content_type, body, expected) in list_cases {
         let server = MockServer::start_async().await;
         server
             .mock_async(|when, then| {
                 when.method(GET);
-                then.status(status)
-                    .header("content-type", content_type)
-                    .body(body.clone());
+                then.status(status).header("content-type", content_type).body(body.clone());
             })
             .await;
-        let result = hostile_client(&server)
-            .invitations("acme", "org-1")
-            .list()
-            .send()
-            .await;
+        let result = hostile_client(&server).invitations("acme", "org-1").list().send().await;
         let what = format!("{status} {content_type} {:?}", &body[..body.len().min(40)]);
         match expected {
             None => assert!(result.is_ok(), "{what}: {result:?}"),
@@ -114,10 +61,7 @@ async fn hostile_responses_give_typed_errors() {
                 let e = result.unwrap_err();
                 assert_eq!(e.kind(), kind, "{what}: {e}");
                 assert_eq!(e.status().map(|s| s.as_u16()), Some(status), "{what}");
-                assert!(
-                    e.body_snippet().is_none_or(|s| s.chars().count() <= 256),
-                    "{what}"
-                );
+                assert!(e.body_snippet().is_none_or(|s| s.chars().count() <= 256), "{what}");
                 assert!(e.to_string().len() < 600, "{what}: {e}");
             }
         }
@@ -166,20 +110,15 @@ async fn hostile_responses_give_typed_errors() {
             .await
             .unwrap_or_else(|e| panic!("{location}: {e}"));
         assert_eq!(created.id(), "x");
-        assert_eq!(
-            created.location(),
-            server.url("/realms/acme/orgs/org-1/invitations/x")
-        );
+        assert_eq!(created.location(), server.url("/realms/acme/orgs/org-1/invitations/x"));
     }
 
     // A server ignoring `first`: whatever the offset, its first `max` invitations.
     let server = MockServer::start_async().await;
     let all = [("a", "a@x.io"), ("b", "b@x.io"), ("c", "c@x.io")];
     for max in [2, 3] {
-        let page: Vec<_> = all[..max]
-            .iter()
-            .map(|(id, email)| json!({"id": id, "email": email}))
-            .collect();
+        let page: Vec<_> =
+            all[..max].iter().map(|(id, email)| json!({"id": id, "email": email})).collect();
         server
             .mock_async(|when, then| {
                 when.method(GET).query_param("max", max.to_string());
@@ -256,11 +195,7 @@ async fn a_stalled_error_body_ends_at_the_attempt_limit() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "ended after {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "ended after {:?}", started.elapsed());
 }
 
 /// An answer the HTTP parser refuses says why, not only "connection failed".
@@ -278,11 +213,7 @@ async fn an_answer_with_thousands_of_headers_says_what_was_wrong() {
         .retry(RetryConfig::disabled())
         .build()
         .unwrap();
-    let e = client
-        .invitations("acme", "org-1")
-        .count()
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "org-1").count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
     assert!(e.to_string().contains("message head is too large"), "{e}");
 }
@@ -359,13 +290,8 @@ fn arbitrary_response() -> impl Strategy<Value = Vec<u8>> {
             .prop_map(String::into_bytes),
         Just(b"{\"error\":\"x\"}".to_vec()),
     ];
-    (
-        status,
-        proptest::collection::vec(header, 0..4),
-        body,
-        any::<bool>(),
-    )
-        .prop_map(|(status, headers, body, raw)| {
+    (status, proptest::collection::vec(header, 0..4), body, any::<bool>()).prop_map(
+        |(status, headers, body, raw)| {
             if raw {
                 // Not even HTTP.
                 return body;
@@ -378,7 +304,8 @@ fn arbitrary_response() -> impl Strategy<Value = Vec<u8>> {
             out.extend_from_slice(b"Connection: close\r\n\r\n");
             out.extend_from_slice(&body);
             out
-        })
+        },
+    )
 }
 
 proptest! {
@@ -452,10 +379,7 @@ async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
         assert_eq!(e.kind(), ErrorKind::Redirect, "{status}: {e:?}");
         assert_eq!(e.status().map(|s| s.as_u16()), Some(status));
         let text = e.to_string();
-        assert!(
-            text.contains(&elsewhere.base_url()),
-            "names the origin: {text}"
-        );
+        assert!(text.contains(&elsewhere.base_url()), "names the origin: {text}");
         assert!(!text.contains("/landing"), "not the path: {text}");
         let e = org.create("alice@example.com").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Redirect);
@@ -467,11 +391,7 @@ async fn redirects_are_not_followed_so_nothing_reaches_another_origin() {
             .retry(RetryConfig::disabled())
             .build()
             .unwrap();
-        let e = service
-            .invitations("acme", "org-1")
-            .count()
-            .await
-            .unwrap_err();
+        let e = service.invitations("acme", "org-1").count().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NoToken, "{e:?}");
     }
     anything.assert_calls_async(0).await;
@@ -519,10 +439,7 @@ async fn hostile_listing(
         axum::Json(all)
     };
     let app = axum::Router::new()
-        .route(
-            "/realms/acme/orgs/org-1/invitations",
-            axum::routing::get(handler),
-        )
+        .route("/realms/acme/orgs/org-1/invitations", axum::routing::get(handler))
         .with_state(counter);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -537,11 +454,7 @@ async fn listings_end_and_never_repeat_against_servers_that_do_not_page() {
     use std::sync::atomic::Ordering;
 
     let (url, requests) = hostile_listing(Paging::Reorders, 250).await;
-    let client = Client::builder()
-        .base_url(&url)
-        .bearer_token(TOKEN)
-        .build()
-        .unwrap();
+    let client = Client::builder().base_url(&url).bearer_token(TOKEN).build().unwrap();
     let org = client.invitations("acme", "org-1");
     let mut ids = Vec::new();
     let mut stream = std::pin::pin!(org.list().page_size(7).stream());
@@ -564,36 +477,24 @@ async fn listings_end_and_never_repeat_against_servers_that_do_not_page() {
 
     // Looking for an absent email, or collecting what to revoke, ends the same way.
     requests.store(0, Ordering::SeqCst);
-    let e = bounded(
-        Duration::from_secs(20),
-        org.find_by_email("absent@example.com"),
-    )
-    .await
-    .unwrap_err();
+    let e = bounded(Duration::from_secs(20), org.find_by_email("absent@example.com"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
     assert!(requests.load(Ordering::SeqCst) < 100, "{requests:?}");
-    let e = bounded(
-        Duration::from_secs(20),
-        org.select().search("example.com").plan_revocation(),
-    )
-    .await
-    .unwrap_err();
+    let e = bounded(Duration::from_secs(20), org.select().search("example.com").plan_revocation())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
 
     // Behind a proxy that drops the query, every answer is the whole list.
     let (url, requests) = hostile_listing(Paging::IgnoresQuery, 25).await;
-    let client = Client::builder()
-        .base_url(&url)
-        .bearer_token(TOKEN)
-        .build()
-        .unwrap();
+    let client = Client::builder().base_url(&url).bearer_token(TOKEN).build().unwrap();
     let org = client.invitations("acme", "org-1");
-    let e = bounded(
-        Duration::from_secs(20),
-        org.list().page_size(7).stream().try_collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap_err();
+    let e =
+        bounded(Duration::from_secs(20), org.list().page_size(7).stream().try_collect::<Vec<_>>())
+            .await
+            .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RepeatedPage, "{e}");
     assert!(e.to_string().contains("ignores `max`"), "{e}");
     assert_eq!(requests.load(Ordering::SeqCst), 1);

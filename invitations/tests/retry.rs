@@ -33,10 +33,8 @@ async fn failing<'a>(
     server
         .mock_async(|when, then| {
             when.method(method).path(path);
-            let mut then = then
-                .status(status)
-                .json_body(json!({"error": "unavailable"}))
-                .up_to_n_times(times);
+            let mut then =
+                then.status(status).json_body(json!({"error": "unavailable"})).up_to_n_times(times);
             if let Some(value) = retry_after {
                 then = then.header("retry-after", value);
             }
@@ -71,15 +69,7 @@ async fn a_503_then_200_succeeds_after_one_backoff() {
 async fn retry_after_in_seconds_is_waited_for() {
     let server = MockServer::start_async().await;
     let trace = TraceCapture::start();
-    failing(
-        &server,
-        GET,
-        &format!("{ORG_PATH}/count"),
-        429,
-        Some("1".into()),
-        1,
-    )
-    .await;
+    failing(&server, GET, &format!("{ORG_PATH}/count"), 429, Some("1".into()), 1).await;
     count_ok(&server).await;
     let client = builder(&server).build().unwrap();
     let started = Instant::now();
@@ -93,15 +83,7 @@ async fn retry_after_as_an_http_date_is_waited_for() {
     let server = MockServer::start_async().await;
     let trace = TraceCapture::start();
     let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
-    failing(
-        &server,
-        GET,
-        &format!("{ORG_PATH}/count"),
-        503,
-        Some(date),
-        1,
-    )
-    .await;
+    failing(&server, GET, &format!("{ORG_PATH}/count"), 503, Some(date), 1).await;
     count_ok(&server).await;
     let client = builder(&server).build().unwrap();
     assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 7);
@@ -118,21 +100,13 @@ async fn retry_after_as_an_http_date_is_waited_for() {
 /// also one with more digits than a number of seconds can hold.
 #[tokio::test]
 async fn a_retry_after_beyond_the_cap_fails_at_once() {
-    for (value, asked) in [
-        ("120", Duration::from_secs(120)),
-        ("99999999999999999999", Duration::MAX),
-    ] {
+    for (value, asked) in
+        [("120", Duration::from_secs(120)), ("99999999999999999999", Duration::MAX)]
+    {
         let server = MockServer::start_async().await;
         let trace = TraceCapture::start();
-        let throttled = failing(
-            &server,
-            GET,
-            &format!("{ORG_PATH}/count"),
-            429,
-            Some(value.into()),
-            5,
-        )
-        .await;
+        let throttled =
+            failing(&server, GET, &format!("{ORG_PATH}/count"), 429, Some(value.into()), 5).await;
         let client = builder(&server).build().unwrap();
         let e = client.invitations("acme", "o1").count().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RateLimited, "{value}");
@@ -171,18 +145,12 @@ async fn three_503s_use_up_the_three_attempts() {
     assert_eq!(e.kind(), ErrorKind::Server);
     assert_eq!(e.attempts(), 3);
     assert!(e.is_retryable() && e.may_have_been_sent());
-    assert_eq!(
-        trace.retry_waits(),
-        [Duration::from_millis(100), Duration::from_millis(200)]
-    );
+    assert_eq!(trace.retry_waits(), [Duration::from_millis(100), Duration::from_millis(200)]);
     unavailable.assert_calls_async(3).await;
     // One request id for the operation, on every attempt, and on the error.
     let ids = ids.lock().unwrap().clone();
     assert_eq!(ids.len(), 3);
-    assert!(
-        ids.iter().all(|id| id == &ids[0]) && !ids[0].is_empty(),
-        "{ids:?}"
-    );
+    assert!(ids.iter().all(|id| id == &ids[0]) && !ids[0].is_empty(), "{ids:?}");
     assert_eq!(e.request_id(), Some(ids[0].as_str()));
     assert!(e.to_string().contains("after 3 attempts"), "{e}");
 }
@@ -239,17 +207,13 @@ async fn an_idempotent_create_is_retried_and_reconciled() {
     let conflict = server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(409)
-                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+            then.status(409).json_body(json!({"error": "Invitation for a@x.io already exists."}));
         })
         .await;
     let lookup = server
         .mock_async(|when, then| {
-            when.method(GET)
-                .path(ORG_PATH)
-                .query_param("search", "a@x.io");
-            then.status(200)
-                .json_body(json!([{"id": "i1", "email": "a@x.io"}]));
+            when.method(GET).path(ORG_PATH).query_param("search", "a@x.io");
+            then.status(200).json_body(json!([{"id": "i1", "email": "a@x.io"}]));
         })
         .await;
     let client = builder(&server).build().unwrap();
@@ -262,11 +226,7 @@ async fn an_idempotent_create_is_retried_and_reconciled() {
         .unwrap();
     assert_eq!(created.id(), "i1");
     assert!(created.reconciled());
-    assert!(
-        created
-            .location()
-            .ends_with("/realms/acme/orgs/o1/invitations/i1")
-    );
+    assert!(created.location().ends_with("/realms/acme/orgs/o1/invitations/i1"));
     slow.assert_calls_async(1).await;
     conflict.assert_calls_async(1).await;
     lookup.assert_calls_async(1).await;
@@ -278,17 +238,11 @@ async fn a_first_409_is_the_callers_even_when_idempotent() {
     server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(409)
-                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+            then.status(409).json_body(json!({"error": "Invitation for a@x.io already exists."}));
         })
         .await;
     let client = builder(&server).build().unwrap();
-    let e = client
-        .invitations("acme", "o1")
-        .create("a@x.io")
-        .idempotent()
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "o1").create("a@x.io").idempotent().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
 }
 
@@ -299,8 +253,7 @@ async fn a_create_refused_with_429_is_sent_again() {
     let created = server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(201)
-                .header("location", "http://x/realms/acme/orgs/o1/invitations/i9");
+            then.status(201).header("location", "http://x/realms/acme/orgs/o1/invitations/i9");
         })
         .await;
     let client = builder(&server).build().unwrap();
@@ -314,33 +267,21 @@ async fn a_create_answered_503_is_not_sent_again() {
     let server = MockServer::start_async().await;
     let unavailable = failing(&server, POST, ORG_PATH, 503, None, 5).await;
     let client = builder(&server).build().unwrap();
-    let e = client
-        .invitations("acme", "o1")
-        .create("a@x.io")
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "o1").create("a@x.io").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Server);
     unavailable.assert_calls_async(1).await;
 }
 
 #[tokio::test]
 async fn a_create_whose_connection_is_refused_is_sent_again() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = Client::builder()
         .base_url(format!("http://127.0.0.1:{port}"))
         .bearer_token("tok")
         .retry(RetryConfig::default().without_jitter())
         .build()
         .unwrap();
-    let e = client
-        .invitations("acme", "o1")
-        .create("a@x.io")
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "o1").create("a@x.io").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transport);
     assert_eq!(e.attempts(), 3);
     assert!(!e.may_have_been_sent());
@@ -353,24 +294,18 @@ async fn a_delete_whose_answer_was_lost_succeeds_on_the_404_of_its_retry() {
     let lost = server
         .mock_async(|when, then| {
             when.method(DELETE).path(&path);
-            then.status(204)
-                .delay(Duration::from_secs(2))
-                .up_to_n_times(1);
+            then.status(204).delay(Duration::from_secs(2)).up_to_n_times(1);
         })
         .await;
     let gone = server
         .mock_async(|when, then| {
             when.method(DELETE).path(&path);
-            then.status(404)
-                .json_body(json!({"error": "No invitation with id i1"}));
+            then.status(404).json_body(json!({"error": "No invitation with id i1"}));
         })
         .await;
     let client = builder(&server).build().unwrap();
     let org = client.invitations("acme", "o1");
-    org.delete("i1")
-        .attempt_timeout(Duration::from_millis(150))
-        .await
-        .unwrap();
+    org.delete("i1").attempt_timeout(Duration::from_millis(150)).await.unwrap();
     lost.assert_calls_async(1).await;
     gone.assert_calls_async(1).await;
     // Without an earlier unknown outcome, a 404 is still an error.
@@ -392,8 +327,7 @@ async fn a_401_gets_one_new_token_and_one_resend() {
     let second_grant = server
         .mock_async(|when, then| {
             when.method(POST).path_suffix("/token");
-            then.status(200)
-                .json_body(json!({"access_token": "tok-2", "expires_in": 300}));
+            then.status(200).json_body(json!({"access_token": "tok-2", "expires_in": 300}));
         })
         .await;
     let revoked = server
@@ -408,10 +342,7 @@ async fn a_401_gets_one_new_token_and_one_resend() {
             then.status(200).json_body(json!(3));
         })
         .await;
-    let client = builder(&server)
-        .client_credentials("master", "svc", "secret")
-        .build()
-        .unwrap();
+    let client = builder(&server).client_credentials("master", "svc", "secret").build().unwrap();
     assert_eq!(client.invitations("acme", "o1").count().await.unwrap(), 3);
     first_grant.assert_calls_async(1).await;
     second_grant.assert_calls_async(1).await;
@@ -425,8 +356,7 @@ async fn a_second_401_is_returned() {
     let grants = server
         .mock_async(|when, then| {
             when.method(POST).path_suffix("/token");
-            then.status(200)
-                .json_body(json!({"access_token": "tok", "expires_in": 300}));
+            then.status(200).json_body(json!({"access_token": "tok", "expires_in": 300}));
         })
         .await;
     let refused = server
@@ -435,10 +365,7 @@ async fn a_second_401_is_returned() {
             then.status(401);
         })
         .await;
-    let client = builder(&server)
-        .client_credentials("master", "svc", "secret")
-        .build()
-        .unwrap();
+    let client = builder(&server).client_credentials("master", "svc", "secret").build().unwrap();
     let e = client.invitations("acme", "o1").count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert_eq!(e.attempts(), 2);
@@ -446,13 +373,7 @@ async fn a_second_401_is_returned() {
     refused.assert_calls_async(2).await;
 
     // A static token cannot be renewed: one attempt.
-    let e = builder(&server)
-        .build()
-        .unwrap()
-        .invitations("acme", "o1")
-        .count()
-        .await
-        .unwrap_err();
+    let e = builder(&server).build().unwrap().invitations("acme", "o1").count().await.unwrap_err();
     assert_eq!(e.attempts(), 1);
 }
 
@@ -460,15 +381,8 @@ async fn a_second_401_is_returned() {
 async fn the_operation_deadline_cuts_a_long_retry_after() {
     let server = MockServer::start_async().await;
     let trace = TraceCapture::start();
-    let throttled = failing(
-        &server,
-        GET,
-        &format!("{ORG_PATH}/count"),
-        429,
-        Some("30".into()),
-        5,
-    )
-    .await;
+    let throttled =
+        failing(&server, GET, &format!("{ORG_PATH}/count"), 429, Some("30".into()), 5).await;
     let client = builder(&server).build().unwrap();
     let e = client
         .invitations("acme", "o1")
@@ -484,15 +398,8 @@ async fn the_operation_deadline_cuts_a_long_retry_after() {
     // Waits add up against the deadline: 1 s twice fits in 2.5 s, a third would not.
     let server = MockServer::start_async().await;
     let trace = TraceCapture::start();
-    let throttled = failing(
-        &server,
-        GET,
-        &format!("{ORG_PATH}/count"),
-        429,
-        Some("1".into()),
-        10,
-    )
-    .await;
+    let throttled =
+        failing(&server, GET, &format!("{ORG_PATH}/count"), 429, Some("1".into()), 10).await;
     let client = builder(&server)
         .retry(RetryConfig::default().max_attempts(10))
         .operation_timeout(Duration::from_millis(2500))
@@ -500,10 +407,7 @@ async fn the_operation_deadline_cuts_a_long_retry_after() {
         .unwrap();
     let e = client.invitations("acme", "o1").count().await.unwrap_err();
     assert_eq!(e.attempts(), 3);
-    assert_eq!(
-        trace.retry_waits(),
-        [Duration::from_secs(1), Duration::from_secs(1)]
-    );
+    assert_eq!(trace.retry_waits(), [Duration::from_secs(1), Duration::from_secs(1)]);
     throttled.assert_calls_async(3).await;
 }
 
@@ -527,12 +431,8 @@ async fn disabled_retry_makes_one_attempt() {
     let server = MockServer::start_async().await;
     let unavailable = failing(&server, GET, &format!("{ORG_PATH}/count"), 503, None, 5).await;
     let client = builder(&server).build().unwrap();
-    let e = client
-        .invitations("acme", "o1")
-        .count()
-        .retry(RetryConfig::disabled())
-        .await
-        .unwrap_err();
+    let e =
+        client.invitations("acme", "o1").count().retry(RetryConfig::disabled()).await.unwrap_err();
     assert_eq!(e.attempts(), 1);
     unavailable.assert_calls_async(1).await;
 }
@@ -561,15 +461,9 @@ async fn durations_past_the_representable_future_do_not_panic() {
     assert_eq!(e.status().map(|s| s.as_u16()), Some(503));
     assert!(trace.retry_waits().is_empty(), "no wait past the deadline");
 
-    let unlimited = builder(&server)
-        .operation_timeout(Duration::MAX)
-        .build()
-        .unwrap();
+    let unlimited = builder(&server).operation_timeout(Duration::MAX).build().unwrap();
     count_ok(&server).await;
-    assert_eq!(
-        unlimited.invitations("acme", "o1").count().await.unwrap(),
-        7
-    );
+    assert_eq!(unlimited.invitations("acme", "o1").count().await.unwrap(), 7);
 }
 
 const TOKEN_PATH: &str = "/realms/master/protocol/openid-connect/token";
@@ -596,34 +490,19 @@ async fn a_token_endpoint_blip_is_retried_and_the_create_sent_once() {
     let server = MockServer::start_async().await;
     let trace = TraceCapture::start();
     let blip = failing(&server, POST, TOKEN_PATH, 503, Some("1".into()), 1).await;
-    let grant = token_ok(
-        &server,
-        json!({"access_token": "issued-token", "expires_in": 300}),
-    )
-    .await;
+    let grant = token_ok(&server, json!({"access_token": "issued-token", "expires_in": 300})).await;
     let created = server
         .mock_async(|when, then| {
-            when.method(POST)
-                .path(ORG_PATH)
-                .header("authorization", "Bearer issued-token");
-            then.status(201)
-                .header("location", server.url(format!("{ORG_PATH}/new-id")));
+            when.method(POST).path(ORG_PATH).header("authorization", "Bearer issued-token");
+            then.status(201).header("location", server.url(format!("{ORG_PATH}/new-id")));
         })
         .await;
     let client = service_builder(&server).build().unwrap();
     // A plain create: not idempotent, yet safe to retry, since the token request failed
     // before it was sent.
-    let invitation = client
-        .invitations("acme", "o1")
-        .create("a@x.io")
-        .await
-        .unwrap();
+    let invitation = client.invitations("acme", "o1").create("a@x.io").await.unwrap();
     assert_eq!(invitation.id(), "new-id");
-    assert_eq!(
-        trace.retry_waits(),
-        [Duration::from_secs(1)],
-        "Retry-After honoured"
-    );
+    assert_eq!(trace.retry_waits(), [Duration::from_secs(1)], "Retry-After honoured");
     blip.assert_calls_async(1).await;
     grant.assert_calls_async(1).await;
     created.assert_calls_async(1).await;
@@ -654,10 +533,7 @@ async fn callers_waiting_for_a_failing_token_request_share_its_failure() {
                 .json_body(json!({"error": "unavailable"}));
         })
         .await;
-    let client = service_builder(&server)
-        .retry(RetryConfig::disabled())
-        .build()
-        .unwrap();
+    let client = service_builder(&server).retry(RetryConfig::disabled()).build().unwrap();
     let calls: Vec<_> = (0..200)
         .map(|_| {
             let org = client.invitations("acme", "o1");
@@ -685,10 +561,8 @@ async fn a_hanging_token_endpoint_does_not_outlast_each_callers_deadline() {
                 .json_body(json!({"access_token": "late"}));
         })
         .await;
-    let client = service_builder(&server)
-        .operation_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let client =
+        service_builder(&server).operation_timeout(Duration::from_secs(1)).build().unwrap();
     let started = Instant::now();
     let calls: Vec<_> = (0..10)
         .map(|_| {
@@ -703,11 +577,7 @@ async fn a_hanging_token_endpoint_does_not_outlast_each_callers_deadline() {
         assert!(e.to_string().contains("no token"), "{e}");
     }
     // One after another, ten fetches would take ten seconds or more.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -717,14 +587,8 @@ async fn unusable_token_answers_are_named_and_not_cached() {
             json!({"access_token": "abc\r\nX-Injected: 1", "expires_in": 300}),
             "not usable in an HTTP header",
         ),
-        (
-            json!({"access_token": "abc", "expires_in": -1}),
-            "expires_in",
-        ),
-        (
-            json!({"access_token": "abc", "expires_in": "soon"}),
-            "expires_in",
-        ),
+        (json!({"access_token": "abc", "expires_in": -1}), "expires_in"),
+        (json!({"access_token": "abc", "expires_in": "soon"}), "expires_in"),
         (json!({"expires_in": 300}), "access_token"),
     ] {
         let server = MockServer::start_async().await;
@@ -798,8 +662,7 @@ async fn a_503_then_the_servers_not_found_is_not_reported_as_done() {
         server
             .mock_async(|when, then| {
                 when.method(case.method).path(&case.path);
-                then.status(case.then.0)
-                    .json_body(json!({"error": case.then.1}));
+                then.status(case.then.0).json_body(json!({"error": case.then.1}));
             })
             .await;
         let client = builder(&server).build().unwrap();
@@ -866,18 +729,10 @@ async fn a_401_renewal_ends_at_the_callers_time_limit() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
-    let e = org
-        .list()
-        .operation_timeout(Duration::from_secs(1))
-        .send()
-        .await
-        .unwrap_err();
+    let e = org.list().operation_timeout(Duration::from_secs(1)).send().await.unwrap_err();
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2_500), "{took:?}: {e}");
-    assert!(
-        !e.to_string().contains("within 0 ms"),
-        "no attempt starts with nothing left: {e}"
-    );
+    assert!(!e.to_string().contains("within 0 ms"), "no attempt starts with nothing left: {e}");
     b.abort();
 }
 
@@ -889,23 +744,16 @@ async fn or_existing_lookups_share_the_calls_time_limit() {
     server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(409)
-                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+            then.status(409).json_body(json!({"error": "Invitation for a@x.io already exists."}));
         })
         .await;
     let stalled = server
         .mock_async(|when, then| {
             when.method(GET).path(ORG_PATH);
-            then.status(200)
-                .delay(Duration::from_secs(5))
-                .json_body(json!([]));
+            then.status(200).delay(Duration::from_secs(5)).json_body(json!([]));
         })
         .await;
-    let client = Client::builder()
-        .base_url(server.base_url())
-        .bearer_token(TOKEN)
-        .build()
-        .unwrap();
+    let client = Client::builder().base_url(server.base_url()).bearer_token(TOKEN).build().unwrap();
     let started = Instant::now();
     let e = client
         .invitations("acme", "o1")
@@ -937,16 +785,13 @@ async fn an_idempotent_creates_reconcile_shares_the_calls_time_limit() {
     server
         .mock_async(|when, then| {
             when.method(POST).path(ORG_PATH);
-            then.status(409)
-                .json_body(json!({"error": "Invitation for a@x.io already exists."}));
+            then.status(409).json_body(json!({"error": "Invitation for a@x.io already exists."}));
         })
         .await;
     server
         .mock_async(|when, then| {
             when.method(GET).path(ORG_PATH);
-            then.status(200)
-                .delay(Duration::from_secs(5))
-                .json_body(json!([]));
+            then.status(200).delay(Duration::from_secs(5)).json_body(json!([]));
         })
         .await;
     let client = Client::builder()
@@ -966,10 +811,7 @@ async fn an_idempotent_creates_reconcile_shares_the_calls_time_limit() {
         .unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(
-        e.may_have_been_sent(),
-        "the first create may be stored: {e:?}"
-    );
+    assert!(e.may_have_been_sent(), "the first create may be stored: {e:?}");
     assert!(took < Duration::from_secs(2), "{took:?}: {e}");
 }
 
@@ -996,11 +838,7 @@ async fn a_grant_slower_than_the_attempt_limit_serves_the_retry() {
         .await;
     let client = service_builder(&server).build().unwrap();
     let org = client.invitations("acme", "o1");
-    let n = org
-        .count()
-        .attempt_timeout(Duration::from_secs(1))
-        .await
-        .unwrap();
+    let n = org.count().attempt_timeout(Duration::from_secs(1)).await.unwrap();
     assert_eq!(n, 3);
     grant.assert_calls_async(1).await;
     counted.assert_calls_async(1).await;

@@ -38,11 +38,7 @@ async fn traced_create(log_emails: bool) -> String {
         .log_emails(log_emails)
         .build()
         .unwrap();
-    let e = client
-        .invitations("acme", "o1")
-        .create("Secret.Person@example.com")
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "o1").create("Secret.Person@example.com").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyInvited);
     capture.text()
 }
@@ -82,11 +78,7 @@ async fn a_page_holding_an_id_twice_is_reported_in_the_trace() {
             ]));
         })
         .await;
-    let client = Client::builder()
-        .base_url(server.base_url())
-        .bearer_token(TOKEN)
-        .build()
-        .unwrap();
+    let client = Client::builder().base_url(server.base_url()).bearer_token(TOKEN).build().unwrap();
     let listed: Vec<_> = client
         .invitations("acme", "o1")
         .list()
@@ -101,8 +93,5 @@ async fn a_page_holding_an_id_twice_is_reported_in_the_trace() {
         .lines()
         .find(|line| line.contains("WARN") && line.contains("dup-1"))
         .unwrap_or_else(|| panic!("no warning naming the id: {text}"));
-    assert!(
-        warning.contains("twice") && warning.contains("differs=true"),
-        "{warning}"
-    );
+    assert!(warning.contains("twice") && warning.contains("differs=true"), "{warning}");
 }

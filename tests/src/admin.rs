@@ -52,9 +52,7 @@ pub async fn token(
     form: &[(&str, &str)],
 ) -> Result<String> {
     let response = http
-        .post(format!(
-            "{url}/realms/{realm}/protocol/openid-connect/token"
-        ))
+        .post(format!("{url}/realms/{realm}/protocol/openid-connect/token"))
         .form(form)
         .send()
         .await?;
@@ -83,11 +81,7 @@ impl Admin {
         )
         .await
         .map_err(|e| format!("signing in as the administrator: {e}"))?;
-        Ok(Admin {
-            url: url.to_owned(),
-            token,
-            http,
-        })
+        Ok(Admin { url: url.to_owned(), token, http })
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<reqwest::Response> {
@@ -96,11 +90,7 @@ impl Admin {
 
     /// A GET whose answer is JSON.
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
-        Ok(self
-            .send(reqwest::Method::GET, path, None)
-            .await?
-            .json()
-            .await?)
+        Ok(self.send(reqwest::Method::GET, path, None).await?.json().await?)
     }
 
     async fn send(
@@ -138,16 +128,11 @@ impl Admin {
     /// Creates an organization with `roles` and returns its id.
     pub async fn create_org(&self, realm: &str, name: &str, roles: &[&str]) -> Result<String> {
         let step = format!("creating organization {name}");
-        let response = self
-            .post(&format!("/realms/{realm}/orgs"), json!({ "name": name }))
-            .await?;
+        let response = self.post(&format!("/realms/{realm}/orgs"), json!({ "name": name })).await?;
         let org = created_id(&step, &response)?;
         for role in roles {
             let response = self
-                .post(
-                    &format!("/realms/{realm}/orgs/{org}/roles"),
-                    json!({ "name": role }),
-                )
+                .post(&format!("/realms/{realm}/orgs/{org}/roles"), json!({ "name": role }))
                 .await?;
             check(&format!("adding role {role} to {name}"), &response)?;
         }
@@ -174,9 +159,7 @@ impl Admin {
             user["credentials"] =
                 json!([{ "type": "password", "value": password, "temporary": false }]);
         }
-        let response = self
-            .post(&format!("/admin/realms/{realm}/users"), user)
-            .await?;
+        let response = self.post(&format!("/admin/realms/{realm}/users"), user).await?;
         created_id(&format!("creating user {email}"), &response)
     }
 
@@ -214,15 +197,12 @@ impl Admin {
             )
             .await?;
         let account: Value = self
-            .get_json(&format!(
-                "/admin/realms/{realm}/clients/{internal_id}/service-account-user"
-            ))
+            .get_json(&format!("/admin/realms/{realm}/clients/{internal_id}/service-account-user"))
             .await?;
         let account_id = account["id"].as_str().ok_or("service account without id")?;
         let management = self.client_internal_id(realm, "realm-management").await?;
-        let available: Vec<Value> = self
-            .get_json(&format!("/admin/realms/{realm}/clients/{management}/roles"))
-            .await?;
+        let available: Vec<Value> =
+            self.get_json(&format!("/admin/realms/{realm}/clients/{management}/roles")).await?;
         let wanted: Vec<&Value> = available
             .iter()
             .filter(|r| management_roles.contains(&r["name"].as_str().unwrap_or_default()))
@@ -238,10 +218,7 @@ impl Admin {
                 json!(wanted),
             )
             .await?;
-        check(
-            &format!("granting {management_roles:?} to {client_id}"),
-            &response,
-        )?;
+        check(&format!("granting {management_roles:?} to {client_id}"), &response)?;
         Ok(secret)
     }
 
@@ -261,18 +238,13 @@ impl Admin {
         client["enabled"] = json!(true);
         client["standardFlowEnabled"] = json!(false);
         let path = format!("/admin/realms/{realm}/clients");
-        let response = self
-            .send(reqwest::Method::POST, &path, Some(client))
-            .await?;
+        let response = self.send(reqwest::Method::POST, &path, Some(client)).await?;
         created_id(&step, &response)
     }
 
     async fn client_internal_id(&self, realm: &str, client_id: &str) -> Result<String> {
-        let clients: Vec<Value> = self
-            .get_json(&format!(
-                "/admin/realms/{realm}/clients?clientId={client_id}"
-            ))
-            .await?;
+        let clients: Vec<Value> =
+            self.get_json(&format!("/admin/realms/{realm}/clients?clientId={client_id}")).await?;
         clients
             .first()
             .and_then(|c| c["id"].as_str())
@@ -335,31 +307,22 @@ pub async fn configure(
     let (client_id, view_client_id, user_client_id) =
         ("invitations-service", "invitations-viewer", "invitee-app");
     let client_secret = admin
-        .create_service_client(
-            realm,
-            client_id,
-            &["view-organizations", "manage-organizations"],
-        )
+        .create_service_client(realm, client_id, &["view-organizations", "manage-organizations"])
         .await?;
-    let view_client_secret = admin
-        .create_service_client(realm, view_client_id, &["view-organizations"])
-        .await?;
+    let view_client_secret =
+        admin.create_service_client(realm, view_client_id, &["view-organizations"]).await?;
     admin.create_user_client(realm, user_client_id).await?;
     let member_email = "member@example.com";
     let member = admin.create_user(realm, member_email, None).await?;
     admin.add_member(realm, &org, &member).await?;
     let invitee_email = "invitee@example.com";
     let invitee_password = uuid::Uuid::new_v4().simple().to_string();
-    admin
-        .create_user(realm, invitee_email, Some(&invitee_password))
-        .await?;
+    admin.create_user(realm, invitee_email, Some(&invitee_password)).await?;
     Ok(Description {
         url: url.to_owned(),
         realm: realm.to_owned(),
         token: admin.client_token(realm, client_id, &client_secret).await?,
-        view_token: admin
-            .client_token(realm, view_client_id, &view_client_secret)
-            .await?,
+        view_token: admin.client_token(realm, view_client_id, &view_client_secret).await?,
         invitee_token: admin
             .user_token(realm, user_client_id, invitee_email, &invitee_password)
             .await?,

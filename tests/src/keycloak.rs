@@ -80,12 +80,7 @@ const fn orgs(version: &'static str, sha256: &'static str) -> Artifact {
 }
 
 const fn dnsjava(version: &'static str, sha256: &'static str) -> Artifact {
-    Artifact {
-        coordinates: "dnsjava:dnsjava",
-        version,
-        extension: "jar",
-        sha256,
-    }
+    Artifact { coordinates: "dnsjava:dnsjava", version, extension: "jar", sha256 }
 }
 
 /// What CI runs: keycloak-orgs 0.142, built for Keycloak 26.5.0.
@@ -94,14 +89,8 @@ pub const PINNED: Versions = Versions {
         "26.5.0",
         "907f10721092bf57436698733d5046ad9ccf39564991d046f5afd67fadf17f08",
     ),
-    orgs: orgs(
-        "0.142",
-        "2ea168ace81cbac8f07a574a9c380da252b99b34f9f3a9ac58b0610972827958",
-    ),
-    dnsjava: dnsjava(
-        "3.6.4",
-        "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
-    ),
+    orgs: orgs("0.142", "2ea168ace81cbac8f07a574a9c380da252b99b34f9f3a9ac58b0610972827958"),
+    dnsjava: dnsjava("3.6.4", "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570"),
 };
 
 /// The pairs the conformance suite has passed against (README's table), oldest first:
@@ -115,10 +104,7 @@ pub const VERIFIED: [Versions; 3] = [
             "26.4.0",
             "1b6a11a2726ac8a8dc9c91d5fafe989a75ce4f1622d7f7b45c21d5bc16629c0a",
         ),
-        orgs: orgs(
-            "0.119",
-            "849c8d09f8f8d349e24e8578371d741c8323f3d73579a2fafc89e42ee13f8714",
-        ),
+        orgs: orgs("0.119", "849c8d09f8f8d349e24e8578371d741c8323f3d73579a2fafc89e42ee13f8714"),
         dnsjava: dnsjava(
             "3.5.3",
             "146c82b345a2545d64bbbcddcaa652a52d27179245999a125ce5047724514e3c",
@@ -130,10 +116,7 @@ pub const VERIFIED: [Versions; 3] = [
             "26.5.7",
             "7c38073ca48702f7d5e992508681d45027ba309ea2633ce8bef92343c795d729",
         ),
-        orgs: orgs(
-            "0.144",
-            "59614f9d22dc4cb328b1c9c0ea4eae1141f9f8947831bc372ce6a7acc56267f5",
-        ),
+        orgs: orgs("0.144", "59614f9d22dc4cb328b1c9c0ea4eae1141f9f8947831bc372ce6a7acc56267f5"),
         dnsjava: dnsjava(
             "3.6.4",
             "39d50d2b5bdee1161978bf85a1b01e95fee490e92bbe98d76d3ceb9642183570",
@@ -163,20 +146,13 @@ pub fn maven_url() -> String {
 impl Artifact {
     /// The file's name in a Maven repository and in the cache.
     pub fn file_name(&self) -> String {
-        let artifact = self
-            .coordinates
-            .split(':')
-            .nth(1)
-            .unwrap_or(self.coordinates);
+        let artifact = self.coordinates.split(':').nth(1).unwrap_or(self.coordinates);
         format!("{artifact}-{}.{}", self.version, self.extension)
     }
 
     /// Where the file is in the Maven repository at `maven`.
     pub fn url(&self, maven: &str) -> String {
-        let (group, artifact) = self
-            .coordinates
-            .split_once(':')
-            .unwrap_or((self.coordinates, ""));
+        let (group, artifact) = self.coordinates.split_once(':').unwrap_or((self.coordinates, ""));
         format!(
             "{maven}/{}/{artifact}/{}/{}",
             group.replace('.', "/"),
@@ -206,10 +182,8 @@ impl Artifact {
             .map_err(|e| format!("downloading {name}: {e}"))?;
         let mut file = tokio::fs::File::create(&partial).await?;
         let mut hash = Sha256::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("downloading {name}: {e}"))?
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| format!("downloading {name}: {e}"))?
         {
             hash.update(&chunk);
             file.write_all(&chunk).await?;
@@ -218,11 +192,9 @@ impl Artifact {
         let got = hex(&hash.finalize());
         if got != self.sha256 {
             let _ = std::fs::remove_file(&partial);
-            return Err(format!(
-                "downloading {name}: SHA-256 {got}, expected {}",
-                self.sha256
-            )
-            .into());
+            return Err(
+                format!("downloading {name}: SHA-256 {got}, expected {}", self.sha256).into()
+            );
         }
         std::fs::rename(&partial, &target)?;
         Ok(target)
@@ -289,9 +261,7 @@ pub fn find_java() -> Result<PathBuf, Error> {
 
 /// A free port on 127.0.0.1, as the system hands them out.
 pub fn free_port() -> Result<u16, Error> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
 /// A running Keycloak. [`Keycloak::stop`] ends it; dropping it without stopping ends it too,
@@ -499,9 +469,6 @@ fn unpack(zip: &Path, dir: &Path) -> Result<PathBuf, Error> {
     let home = dir.join(top);
     // Zip archives made on other systems may lose the executable bit of kc.sh.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        home.join("bin/kc.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )?;
+    std::fs::set_permissions(home.join("bin/kc.sh"), std::fs::Permissions::from_mode(0o755))?;
     Ok(home)
 }

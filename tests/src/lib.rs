@@ -46,8 +46,7 @@ pub fn synthetic_invitation(index: u64, org_id: &str) -> HandInvitation {
 /// The JSON body of the page `first..first + max` of an organization of `total` invitations.
 pub fn page_body(first: u64, max: u64, total: u64, org_id: &str) -> Vec<u8> {
     let end = first.saturating_add(max).min(total);
-    let page: Vec<HandInvitation> = (first.min(end)..end)
-        .map(|i| synthetic_invitation(i, org_id))
-        .collect();
+    let page: Vec<HandInvitation> =
+        (first.min(end)..end).map(|i| synthetic_invitation(i, org_id)).collect();
     serde_json::to_vec(&page).expect("invitations serialise")
 }

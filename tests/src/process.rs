@@ -24,16 +24,9 @@ impl Group {
         // Its own group, so that a Ctrl-C at the terminal reaches the watchdog's decision, not
         // the server.
         command.process_group(0).kill_on_drop(false);
-        let process = command
-            .spawn()
-            .map_err(|e| format!("starting {what}: {e}"))?;
-        let id = process
-            .id()
-            .ok_or_else(|| format!("{what} exited at once"))?;
-        Ok(Group {
-            process: Some(process),
-            watchdog: Some(watchdog(id)?),
-        })
+        let process = command.spawn().map_err(|e| format!("starting {what}: {e}"))?;
+        let id = process.id().ok_or_else(|| format!("{what} exited at once"))?;
+        Ok(Group { process: Some(process), watchdog: Some(watchdog(id)?) })
     }
 
     /// The group's id (its leader's process id), while it runs.

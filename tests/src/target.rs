@@ -30,10 +30,7 @@ pub struct Target {
 #[derive(Debug)]
 enum Server {
     Fake(FakeServer),
-    Real {
-        description: Box<Description>,
-        admin: Admin,
-    },
+    Real { description: Box<Description>, admin: Admin },
 }
 
 /// The real server's part of a description; a description without one is not of a real server.
@@ -65,10 +62,7 @@ impl Target {
                     client_secret: description.client_secret.clone(),
                     view_client_id: description.view_client_id.clone(),
                     view_client_secret: description.view_client_secret.clone(),
-                    server: Server::Real {
-                        description: Box::new(description),
-                        admin,
-                    },
+                    server: Server::Real { description: Box::new(description), admin },
                 }
             }
             Err(_) => {
@@ -136,19 +130,15 @@ impl Target {
                 fake.add_org(&self.realm, &name, ROLES);
                 name
             }
-            Server::Real { admin, .. } => admin
-                .create_org(&self.realm, &name, &ROLES)
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
+            Server::Real { admin, .. } => {
+                admin.create_org(&self.realm, &name, &ROLES).await.unwrap_or_else(|e| panic!("{e}"))
+            }
         }
     }
 
     /// A unique email, in lower case.
     pub fn email(&self, tag: &str) -> String {
-        format!(
-            "{tag}-{}@example.com",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        )
+        format!("{tag}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..12])
     }
 
     /// Makes a new user with `email` a member of `org`.
@@ -160,10 +150,7 @@ impl Target {
                     .create_user(&self.realm, email, None)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
-                admin
-                    .add_member(&self.realm, org, &user)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                admin.add_member(&self.realm, org, &user).await.unwrap_or_else(|e| panic!("{e}"));
             }
         }
     }
@@ -183,12 +170,7 @@ impl Target {
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 admin
-                    .user_token(
-                        &self.realm,
-                        &real(description).user_client_id,
-                        email,
-                        &password,
-                    )
+                    .user_token(&self.realm, &real(description).user_client_id, email, &password)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"))
             }
@@ -218,10 +200,7 @@ impl Target {
 
     /// A client with a fixed bearer token.
     pub fn with_token(&self, token: &str) -> Client {
-        self.builder()
-            .bearer_token(token)
-            .build()
-            .expect("a valid client")
+        self.builder().bearer_token(token).build().expect("a valid client")
     }
 
     /// A client builder for this server, with short retry waits.
@@ -233,14 +212,12 @@ impl Target {
 
     /// A token of the managing client, for requests made by hand.
     pub async fn manager_token(&self) -> String {
-        self.client_token(&self.client_id, &self.client_secret)
-            .await
+        self.client_token(&self.client_id, &self.client_secret).await
     }
 
     /// A token of the view-only client, for requests made by hand.
     pub async fn viewer_token(&self) -> String {
-        self.client_token(&self.view_client_id, &self.view_client_secret)
-            .await
+        self.client_token(&self.view_client_id, &self.view_client_secret).await
     }
 
     async fn client_token(&self, client_id: &str, secret: &str) -> String {

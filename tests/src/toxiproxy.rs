@@ -70,11 +70,7 @@ impl Toxiproxy {
         };
         let started = Instant::now();
         loop {
-            let version = toxiproxy
-                .http
-                .get(format!("{}/version", toxiproxy.api))
-                .send()
-                .await;
+            let version = toxiproxy.http.get(format!("{}/version", toxiproxy.api)).send().await;
             if version.is_ok_and(|r| r.status().is_success()) {
                 return Ok(toxiproxy);
             }
@@ -99,19 +95,9 @@ impl Toxiproxy {
             "upstream": upstream,
             "enabled": true,
         });
-        let response = self
-            .http
-            .post(format!("{}/proxies", self.api))
-            .json(&body)
-            .send()
-            .await?;
+        let response = self.http.post(format!("{}/proxies", self.api)).json(&body).send().await?;
         checked(&format!("creating proxy {name}"), response).await?;
-        Ok(Proxy {
-            name: name.to_owned(),
-            listen,
-            api: self.api.clone(),
-            http: self.http.clone(),
-        })
+        Ok(Proxy { name: name.to_owned(), listen, api: self.api.clone(), http: self.http.clone() })
     }
 
     /// Stops the server.

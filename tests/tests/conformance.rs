@@ -61,18 +61,11 @@ async fn request_accepting(
         builder = builder.bearer_auth(token);
     }
     if let Some(body) = body {
-        builder = builder
-            .header("Content-Type", "application/json")
-            .body(body.to_owned());
+        builder = builder.header("Content-Type", "application/json").body(body.to_owned());
     }
     let response = builder.send().await.expect("the server answers");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     Answer {
         status: response.status().as_u16(),
         location: header("location"),
@@ -113,14 +106,9 @@ async fn create_answers_201_with_an_empty_body_and_the_id_in_location() {
     let (org, token) = org_and_token(&target).await;
     let path = invitations_path(&target, &org);
     let email = target.email("located");
-    let answer = request(
-        &target,
-        "POST",
-        &path,
-        Some(&token),
-        Some(&json!({ "email": email }).to_string()),
-    )
-    .await;
+    let answer =
+        request(&target, "POST", &path, Some(&token), Some(&json!({ "email": email }).to_string()))
+            .await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.body, "", "no body");
     let location = answer.location.expect("Location");
@@ -136,9 +124,7 @@ async fn create_answers_201_with_an_empty_body_and_the_id_in_location() {
 #[tokio::test]
 async fn the_facade_returns_the_id_of_the_new_invitation() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     let email = target.email("facade");
     let created = org.create(email.to_uppercase()).send().await.unwrap();
     assert_eq!(created.email(), email);
@@ -166,9 +152,7 @@ async fn an_invitation_has_the_fields_the_server_fills() {
     )
     .await;
     let path = format!("{}/{id}", invitations_path(&target, &org));
-    let invitation = request(&target, "GET", &path, Some(&token), None)
-        .await
-        .json();
+    let invitation = request(&target, "GET", &path, Some(&token), None).await.json();
     assert_eq!(invitation["id"], id.as_str());
     assert_eq!(invitation["organizationId"], org.as_str());
     assert_eq!(invitation["email"], email.as_str());
@@ -177,57 +161,27 @@ async fn an_invitation_has_the_fields_the_server_fills() {
         && created_at.ends_with('Z')
         && created_at.as_bytes()[10] == b'T'
         && created_at.as_bytes()[13] == b':';
-    assert!(
-        shape,
-        "yyyy-MM-ddTHH:mmZ (minutes, UTC), not RFC 3339: {created_at}"
-    );
+    assert!(shape, "yyyy-MM-ddTHH:mmZ (minutes, UTC), not RFC 3339: {created_at}");
     // ... which the typed accessor reads as the minute it was made (clocks may differ a little).
-    let typed = target
-        .manager()
-        .invitations(target.realm(), &org)
-        .get(&id)
-        .await
-        .unwrap();
-    let made = typed
-        .created_at_utc()
-        .expect("createdAt reads as a time")
-        .timestamp();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let typed = target.manager().invitations(target.realm(), &org).get(&id).await.unwrap();
+    let made = typed.created_at_utc().expect("createdAt reads as a time").timestamp();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
+    assert!((now - 300..=now + 60).contains(&made), "{created_at} is not about now");
     assert!(
-        (now - 300..=now + 60).contains(&made),
-        "{created_at} is not about now"
-    );
-    assert!(
-        invitation["inviterId"]
-            .as_str()
-            .is_some_and(|i| !i.is_empty()),
+        invitation["inviterId"].as_str().is_some_and(|i| !i.is_empty()),
         "the caller is the inviter: {invitation}"
     );
-    assert_eq!(
-        invitation["invitationUrl"],
-        "https://app.example.com/welcome"
-    );
-    let mut roles: Vec<&str> = invitation["roles"]
-        .as_array()
-        .expect("roles")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    assert_eq!(invitation["invitationUrl"], "https://app.example.com/welcome");
+    let mut roles: Vec<&str> =
+        invitation["roles"].as_array().expect("roles").iter().filter_map(Value::as_str).collect();
     roles.sort_unstable();
     assert_eq!(roles, ["member", "view-invitations"], "a set");
     assert_eq!(invitation["attributes"], json!({"team": ["blue", "green"]}));
 
     // Without a redirect URI (and no realm default) the URL is empty.
-    let plain = create_by_hand(
-        &target,
-        &org,
-        &token,
-        json!({ "email": target.email("plain") }),
-    )
-    .await;
+    let plain =
+        create_by_hand(&target, &org, &token, json!({ "email": target.email("plain") })).await;
     let plain = request(
         &target,
         "GET",
@@ -245,9 +199,7 @@ async fn an_invitation_has_the_fields_the_server_fills() {
 #[tokio::test]
 async fn phase_two_organization_roles_may_be_granted() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     let created = org
         .create(target.email("roles"))
         .roles(BUILT_IN_ROLES)
@@ -262,19 +214,14 @@ async fn phase_two_organization_roles_may_be_granted() {
 #[tokio::test]
 async fn sending_the_email_without_a_mail_server_still_creates() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     let created = org
         .create(target.email("mailed"))
         .send_email(true)
         .send()
         .await
         .expect("mail failures are not reported");
-    org.resend(created.id())
-        .send()
-        .await
-        .expect("nor on resend");
+    org.resend(created.id()).send().await.expect("nor on resend");
 }
 
 /// Email checks happen in two places on the server: bean validation of the request, then an
@@ -329,18 +276,13 @@ async fn emails_are_checked_as_the_server_checks_them() {
         }
     }
     let missing = request(&target, "POST", &path, Some(&token), Some("{}")).await;
-    assert_eq!(
-        (missing.status, missing.error()),
-        (400, "Invalid email: null".to_owned())
-    );
+    assert_eq!((missing.status, missing.error()), (400, "Invalid email: null".to_owned()));
 }
 
 #[tokio::test]
 async fn the_facade_passes_on_what_the_servers_validation_refused() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     if target.checks_email_format() {
         let e = org.create("dash@-b.io").send().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadRequest);
@@ -389,32 +331,14 @@ async fn create_or_existing_is_one_call_safe_to_repeat() {
     target.add_member(&org_id, &member).await;
     let org = target.manager().invitations(target.realm(), &org_id);
     let email = target.email("hook");
-    let first = org
-        .create(&email)
-        .roles(["member"])
-        .or_existing()
-        .await
-        .unwrap();
+    let first = org.create(&email).roles(["member"]).or_existing().await.unwrap();
     assert!(first.was_created());
     // Asked again with the same roles: the same invitation.
-    let again = org
-        .create(email.to_uppercase())
-        .roles(["member"])
-        .or_existing()
-        .await
-        .unwrap();
-    assert!(
-        matches!(&again, Invited::Existing(i) if i.id == first.id()),
-        "{again:?}"
-    );
+    let again = org.create(email.to_uppercase()).roles(["member"]).or_existing().await.unwrap();
+    assert!(matches!(&again, Invited::Existing(i) if i.id == first.id()), "{again:?}");
     assert_eq!(again.email(), first.email());
     // Asked with other roles: the same invitation, unchanged, and the difference told.
-    let other = org
-        .create(&email)
-        .roles(["admin"])
-        .or_existing()
-        .await
-        .unwrap();
+    let other = org.create(&email).roles(["admin"]).or_existing().await.unwrap();
     match &other {
         Invited::ExistingWithOtherRoles(existing) => {
             assert_eq!(existing.id, first.id());
@@ -449,33 +373,19 @@ async fn the_two_conflicts_are_told_apart() {
         joined.server_message(),
         Some(format!("{member} is already a member of this organization.").as_str())
     );
-    assert_eq!(
-        org.count().await.unwrap(),
-        1,
-        "neither conflict stored anything"
-    );
+    assert_eq!(org.count().await.unwrap(), 1, "neither conflict stored anything");
 }
 
 #[tokio::test]
 async fn an_unknown_role_is_refused_with_the_servers_message() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
-    let e = org
-        .create(target.email("role"))
-        .roles(["member", "owner"])
-        .send()
-        .await
-        .unwrap_err();
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
+    let e = org.create(target.email("role")).roles(["member", "owner"]).send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadRequest);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400));
     assert_eq!(e.server_message(), Some("Unknown role in list."));
     // The server does not say which role; the error lists the ones asked for.
-    assert!(
-        e.to_string().contains("the roles asked for: member, owner"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("the roles asked for: member, owner"), "{e}");
 }
 
 #[tokio::test]
@@ -483,12 +393,7 @@ async fn values_the_server_cannot_store_fail_with_500_and_store_nothing() {
     let target = Target::new().await;
     let (org, token) = org_and_token(&target).await;
     let path = invitations_path(&target, &org);
-    let labels = [
-        "b".repeat(60),
-        "c".repeat(60),
-        "d".repeat(60),
-        "e".repeat(20),
-    ];
+    let labels = ["b".repeat(60), "c".repeat(60), "d".repeat(60), "e".repeat(20)];
     let long_email = format!("{}@{}.io", "a".repeat(64), labels.join("."));
     assert!(long_email.len() > 255);
     let bodies = [
@@ -497,14 +402,7 @@ async fn values_the_server_cannot_store_fail_with_500_and_store_nothing() {
         json!({ "email": target.email("attr"), "attributes": {"k": ["v".repeat(4001)]} }),
     ];
     for body in bodies {
-        let answer = request(
-            &target,
-            "POST",
-            &path,
-            Some(&token),
-            Some(&body.to_string()),
-        )
-        .await;
+        let answer = request(&target, "POST", &path, Some(&token), Some(&body.to_string())).await;
         assert_eq!(answer.status, 500, "{answer:?}");
         assert_eq!(
             answer.json(),
@@ -531,22 +429,11 @@ async fn values_the_server_cannot_store_fail_with_500_and_store_nothing() {
 #[tokio::test]
 async fn a_server_failure_reaches_the_facade_as_a_server_error_sent_once() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
-    let e = org
-        .create(target.email("inviter"))
-        .inviter_id("nobody")
-        .send()
-        .await
-        .unwrap_err();
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
+    let e = org.create(target.email("inviter")).inviter_id("nobody").send().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Server);
     assert_eq!(e.status().map(|s| s.as_u16()), Some(500));
-    assert_eq!(
-        e.attempts(),
-        1,
-        "a create that may have reached the server is not re-sent"
-    );
+    assert_eq!(e.attempts(), 1, "a create that may have reached the server is not re-sent");
     assert_eq!(
         e.server_message(),
         Some("HTTP 500 Internal Server Error: For more on this error consult the server log.")
@@ -557,35 +444,19 @@ async fn a_server_failure_reaches_the_facade_as_a_server_error_sent_once() {
 #[tokio::test]
 async fn the_facade_refuses_what_the_server_cannot_store_before_sending() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
-    let e = org
-        .create(format!("{}@example.com", "a".repeat(250)))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field(), e.attempts()),
-        (ErrorKind::InvalidInput, Some("email"), 0)
-    );
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
+    let e = org.create(format!("{}@example.com", "a".repeat(250))).send().await.unwrap_err();
+    assert_eq!((e.kind(), e.field(), e.attempts()), (ErrorKind::InvalidInput, Some("email"), 0));
     let e = org
         .create(target.email("uri"))
         .redirect_uri(format!("https://x.io/{}", "a".repeat(2040)))
         .send()
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (ErrorKind::InvalidInput, Some("redirect_uri"))
-    );
+    assert_eq!((e.kind(), e.field()), (ErrorKind::InvalidInput, Some("redirect_uri")));
     for refused in ["Jo <jo@example.com>", "jo smith@example.com"] {
         let e = org.create(refused).send().await.unwrap_err();
-        assert_eq!(
-            (e.kind(), e.field()),
-            (ErrorKind::InvalidInput, Some("email")),
-            "{refused}"
-        );
+        assert_eq!((e.kind(), e.field()), (ErrorKind::InvalidInput, Some("email")), "{refused}");
     }
     assert_eq!(org.count().await.unwrap(), 0);
 }
@@ -655,34 +526,13 @@ async fn unknown_organizations_realms_invitations_and_paths_are_404() {
     let (org, token) = org_and_token(&target).await;
     let realm = target.realm();
     let cases = [
-        (
-            format!("/realms/{realm}/orgs/no-such-org/invitations"),
-            "no-such-org not found",
-        ),
-        (
-            format!("/realms/{realm}/orgs/no-such-org/invitations/count"),
-            "no-such-org not found",
-        ),
-        (
-            format!("/realms/{realm}/orgs/no-such-org/invitations/x"),
-            "no-such-org not found",
-        ),
-        (
-            format!("/realms/no-such-realm/orgs/{org}/invitations"),
-            "Realm does not exist",
-        ),
-        (
-            format!("/realms/{realm}/orgs/{org}/invitations/x"),
-            "No invitation with id x",
-        ),
-        (
-            format!("/realms/{realm}/orgs/{org}/invitationz"),
-            "HTTP 404 Not Found",
-        ),
-        (
-            format!("/realms/{realm}/orgs/{org}/invitations?max=many"),
-            "HTTP 404 Not Found",
-        ),
+        (format!("/realms/{realm}/orgs/no-such-org/invitations"), "no-such-org not found"),
+        (format!("/realms/{realm}/orgs/no-such-org/invitations/count"), "no-such-org not found"),
+        (format!("/realms/{realm}/orgs/no-such-org/invitations/x"), "no-such-org not found"),
+        (format!("/realms/no-such-realm/orgs/{org}/invitations"), "Realm does not exist"),
+        (format!("/realms/{realm}/orgs/{org}/invitations/x"), "No invitation with id x"),
+        (format!("/realms/{realm}/orgs/{org}/invitationz"), "HTTP 404 Not Found"),
+        (format!("/realms/{realm}/orgs/{org}/invitations?max=many"), "HTTP 404 Not Found"),
     ];
     for (path, error) in cases {
         let answer = request(&target, "GET", &path, Some(&token), None).await;
@@ -704,23 +554,10 @@ async fn the_facade_reports_an_unknown_organization_as_not_found() {
         assert_eq!(e.server_message(), Some("no-such-org not found"));
     }
     let e = org.get("x").optional().send().await.unwrap_err();
-    assert!(
-        e.is_not_found(),
-        "get tells a missing organization from a missing invitation"
-    );
+    assert!(e.is_not_found(), "get tells a missing organization from a missing invitation");
     let no_realm = target.manager().invitations("no-such-realm", "any");
-    assert!(
-        no_realm
-            .get("x")
-            .optional()
-            .send()
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
-    let known = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    assert!(no_realm.get("x").optional().send().await.unwrap_err().is_not_found());
+    let known = target.manager().invitations(target.realm(), target.new_org().await);
     assert!(known.get("x").optional().send().await.unwrap().is_none());
     assert!(known.get("x").send().await.unwrap_err().is_not_found());
 }
@@ -730,24 +567,15 @@ async fn another_organizations_invitation_is_not_found_here() {
     let target = Target::new().await;
     let client = target.manager();
     let (a, b) = (target.new_org().await, target.new_org().await);
-    let (org_a, org_b) = (
-        client.invitations(target.realm(), &a),
-        client.invitations(target.realm(), &b),
-    );
-    let created = org_a
-        .create(target.email("elsewhere"))
-        .send()
-        .await
-        .unwrap();
+    let (org_a, org_b) =
+        (client.invitations(target.realm(), &a), client.invitations(target.realm(), &b));
+    let created = org_a.create(target.email("elsewhere")).send().await.unwrap();
     assert!(org_b.get(created.id()).optional().await.unwrap().is_none());
     let e = org_b.delete(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     let e = org_b.resend(created.id()).send().await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
-    assert!(
-        org_a.get(created.id()).optional().await.unwrap().is_some(),
-        "untouched"
-    );
+    assert!(org_a.get(created.id()).optional().await.unwrap().is_some(), "untouched");
 }
 
 // --- Delete and resend ------------------------------------------------------------------
@@ -756,13 +584,7 @@ async fn another_organizations_invitation_is_not_found_here() {
 async fn delete_is_204_then_404() {
     let target = Target::new().await;
     let (org, token) = org_and_token(&target).await;
-    let id = create_by_hand(
-        &target,
-        &org,
-        &token,
-        json!({ "email": target.email("gone") }),
-    )
-    .await;
+    let id = create_by_hand(&target, &org, &token, json!({ "email": target.email("gone") })).await;
     let path = format!("{}/{id}", invitations_path(&target, &org));
     let first = request(&target, "DELETE", &path, Some(&token), None).await;
     assert_eq!((first.status, first.body.as_str()), (204, ""));
@@ -779,35 +601,14 @@ async fn delete_is_204_then_404() {
 async fn resend_is_204_and_404_for_an_unknown_id() {
     let target = Target::new().await;
     let (org, token) = org_and_token(&target).await;
-    let id = create_by_hand(
-        &target,
-        &org,
-        &token,
-        json!({ "email": target.email("again") }),
-    )
-    .await;
+    let id = create_by_hand(&target, &org, &token, json!({ "email": target.email("again") })).await;
     let path = invitations_path(&target, &org);
-    let resent = request(
-        &target,
-        "PUT",
-        &format!("{path}/{id}/resend-email"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let resent =
+        request(&target, "PUT", &format!("{path}/{id}/resend-email"), Some(&token), None).await;
     assert_eq!((resent.status, resent.body.as_str()), (204, ""));
-    let unknown = request(
-        &target,
-        "PUT",
-        &format!("{path}/x/resend-email"),
-        Some(&token),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (unknown.status, unknown.error()),
-        (404, "No invitation with id x".to_owned())
-    );
+    let unknown =
+        request(&target, "PUT", &format!("{path}/x/resend-email"), Some(&token), None).await;
+    assert_eq!((unknown.status, unknown.error()), (404, "No invitation with id x".to_owned()));
 }
 
 // --- Listing ----------------------------------------------------------------------------
@@ -819,9 +620,7 @@ async fn seed(
     tag: &str,
     n: usize,
 ) -> Vec<String> {
-    let emails: Vec<String> = (0..n)
-        .map(|i| target.email(&format!("{tag}{i:03}")))
-        .collect();
+    let emails: Vec<String> = (0..n).map(|i| target.email(&format!("{tag}{i:03}"))).collect();
     let report = org.create_many(emails.clone()).concurrency(1).send().await;
     assert_eq!(report.created, n, "{report}");
     emails
@@ -837,11 +636,7 @@ async fn the_search_is_a_case_sensitive_substring_of_the_stored_email() {
     let path = invitations_path(&target, &org_id);
     let search = |text: &str| format!("{path}?search={text}");
     let upper = request(&target, "GET", &search("FINDER"), Some(&token), None).await;
-    assert_eq!(
-        upper.json(),
-        json!([]),
-        "the server compares with the lower-case email"
-    );
+    assert_eq!(upper.json(), json!([]), "the server compares with the lower-case email");
     let middle = &email[3..12];
     let found = request(&target, "GET", &search(middle), Some(&token), None).await;
     assert_eq!(found.json().as_array().map(Vec::len), Some(1));
@@ -872,11 +667,7 @@ async fn first_and_max_page_the_list_in_creation_order() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        page("first=0&max=100".into()).await,
-        emails,
-        "creation order"
-    );
+    assert_eq!(page("first=0&max=100".into()).await, emails, "creation order");
     assert_eq!(page("first=3&max=4".into()).await, emails[3..7]);
     assert_eq!(page("first=10&max=5".into()).await, emails[10..]);
     assert_eq!(page("first=50".into()).await, Vec::<String>::new());
@@ -908,14 +699,7 @@ async fn negative_paging_values_are_500() {
     let (org, token) = org_and_token(&target).await;
     let path = invitations_path(&target, &org);
     for query in ["first=-1", "max=-1"] {
-        let answer = request(
-            &target,
-            "GET",
-            &format!("{path}?{query}"),
-            Some(&token),
-            None,
-        )
-        .await;
+        let answer = request(&target, "GET", &format!("{path}?{query}"), Some(&token), None).await;
         assert_eq!(answer.status, 500, "{query}");
         assert_eq!(answer.error(), "unknown_error");
     }
@@ -932,14 +716,9 @@ async fn offset_paging_skips_one_invitation_per_removal_behind_it() {
     let path = invitations_path(&target, &org_id);
     let mut seen = Vec::new();
     for first in (0..).step_by(4) {
-        let answer = request(
-            &target,
-            "GET",
-            &format!("{path}?first={first}&max=4"),
-            Some(&token),
-            None,
-        )
-        .await;
+        let answer =
+            request(&target, "GET", &format!("{path}?first={first}&max=4"), Some(&token), None)
+                .await;
         let page = answer.json();
         let page = page.as_array().unwrap();
         if page.is_empty() {
@@ -948,17 +727,11 @@ async fn offset_paging_skips_one_invitation_per_removal_behind_it() {
         seen.extend(page.iter().map(|i| i["email"].as_str().unwrap().to_owned()));
         if first == 0 {
             // Remove one already read, add a new one.
-            org.delete(page[0]["id"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap();
+            org.delete(page[0]["id"].as_str().unwrap()).send().await.unwrap();
             org.create(target.email("late")).send().await.unwrap();
         }
     }
-    assert!(
-        !seen.contains(&emails[4]),
-        "the first of the next page moved behind the offset"
-    );
+    assert!(!seen.contains(&emails[4]), "the first of the next page moved behind the offset");
     assert_eq!(seen.len(), 10, "9 of the first 10 and the late one");
     let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
     assert_eq!(distinct.len(), seen.len(), "nothing repeats");
@@ -970,10 +743,7 @@ async fn offset_paging_skips_one_invitation_per_removal_behind_it() {
 async fn the_token_endpoint_answers_client_credentials_as_keycloak_does() {
     let target = Target::new().await;
     let (realm, client_id, secret) = target.manager_credentials();
-    let url = format!(
-        "{}/realms/{realm}/protocol/openid-connect/token",
-        target.url()
-    );
+    let url = format!("{}/realms/{realm}/protocol/openid-connect/token", target.url());
     let http = reqwest::Client::new();
     let grant = |id: &str, secret: &str| {
         http.post(&url)
@@ -990,10 +760,7 @@ async fn the_token_endpoint_answers_client_credentials_as_keycloak_does() {
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], target.token_lifetime().as_secs());
-    assert!(
-        body.get("refresh_token").is_none(),
-        "no refresh token: {body}"
-    );
+    assert!(body.get("refresh_token").is_none(), "no refresh token: {body}");
 
     let wrong_secret = grant(client_id, "wrong").await.unwrap();
     assert_eq!(wrong_secret.status(), 401);
@@ -1003,46 +770,28 @@ async fn the_token_endpoint_answers_client_credentials_as_keycloak_does() {
     );
     let unknown = grant("nobody", "wrong").await.unwrap();
     assert_eq!(unknown.status(), 401);
-    assert_eq!(
-        unknown.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "invalid_client");
     let no_realm = http
-        .post(format!(
-            "{}/realms/no-such-realm/protocol/openid-connect/token",
-            target.url()
-        ))
+        .post(format!("{}/realms/no-such-realm/protocol/openid-connect/token", target.url()))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
     assert_eq!(no_realm.status(), 404);
-    assert_eq!(
-        no_realm.json::<Value>().await.unwrap(),
-        json!({"error": "Realm does not exist"})
-    );
+    assert_eq!(no_realm.json::<Value>().await.unwrap(), json!({"error": "Realm does not exist"}));
 }
 
 #[tokio::test]
 async fn client_credentials_through_the_facade() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     org.create(target.email("cc")).send().await.unwrap();
     assert_eq!(org.count().await.unwrap(), 1);
 
     let (realm, client_id, _) = target.manager_credentials();
-    let wrong = target
-        .builder()
-        .client_credentials(realm, client_id, "wrong-secret")
-        .build()
-        .unwrap();
-    let e = wrong
-        .invitations(target.realm(), "any")
-        .count()
-        .await
-        .unwrap_err();
+    let wrong =
+        target.builder().client_credentials(realm, client_id, "wrong-secret").build().unwrap();
+    let e = wrong.invitations(target.realm(), "any").count().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoToken);
     assert!(!format!("{e} {e:?}").contains("wrong-secret"));
 }
@@ -1056,34 +805,12 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
     let (a, b) = (target.new_org().await, target.new_org().await);
     let email = target.email("invitee");
     let token = target.user_token(&email).await;
-    let first = manager
-        .invitations(target.realm(), &a)
-        .create(&email)
-        .send()
-        .await
-        .unwrap();
-    let second = manager
-        .invitations(target.realm(), &b)
-        .create(&email)
-        .send()
-        .await
-        .unwrap();
-    manager
-        .invitations(target.realm(), &b)
-        .create(target.email("someone"))
-        .send()
-        .await
-        .unwrap();
+    let first = manager.invitations(target.realm(), &a).create(&email).send().await.unwrap();
+    let second = manager.invitations(target.realm(), &b).create(&email).send().await.unwrap();
+    manager.invitations(target.realm(), &b).create(target.email("someone")).send().await.unwrap();
 
     let me = target.with_token(&token).my_invitations(target.realm());
-    let mut mine: Vec<String> = me
-        .list()
-        .send()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let mut mine: Vec<String> = me.list().send().await.unwrap().into_iter().map(|i| i.id).collect();
     mine.sort();
     let mut expected = vec![first.id().to_owned(), second.id().to_owned()];
     expected.sort();
@@ -1096,11 +823,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
         "accepting removes the invitation"
     );
     let e = org_a.create(&email).send().await.unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::AlreadyMember,
-        "accepting made him a member"
-    );
+    assert_eq!(e.kind(), ErrorKind::AlreadyMember, "accepting made him a member");
 
     me.reject(second.id()).send().await.unwrap();
     let org_b = manager.invitations(target.realm(), &b);
@@ -1108,11 +831,7 @@ async fn an_invitee_sees_his_invitations_of_every_organization_and_accepts_one()
         org_b.get(second.id()).optional().await.unwrap().is_none(),
         "rejecting removes the invitation"
     );
-    org_b
-        .create(&email)
-        .send()
-        .await
-        .expect("rejecting does not make a member");
+    org_b.create(&email).send().await.expect("rejecting does not make a member");
 }
 
 #[tokio::test]
@@ -1120,38 +839,19 @@ async fn what_the_invitee_endpoints_answer_to_unknown_ids_and_other_peoples_invi
     let target = Target::new().await;
     let org = target.new_org().await;
     let manager = target.manager_token().await;
-    let someone_else = create_by_hand(
-        &target,
-        &org,
-        &manager,
-        json!({ "email": target.email("other") }),
-    )
-    .await;
+    let someone_else =
+        create_by_hand(&target, &org, &manager, json!({ "email": target.email("other") })).await;
     let token = target.user_token(&target.email("curious")).await;
     let mine = |id: &str| format!("/realms/{}/orgs/me/invitations/{id}", target.realm());
     let cases = [
         ("POST", mine("x"), 404, "Invitation x not found"),
         ("DELETE", mine("x"), 400, "invitation not found"),
-        (
-            "POST",
-            mine(&someone_else),
-            400,
-            "Email claim differs from invitation email",
-        ),
-        (
-            "DELETE",
-            mine(&someone_else),
-            400,
-            "`email` claim differ from invitation email",
-        ),
+        ("POST", mine(&someone_else), 400, "Email claim differs from invitation email"),
+        ("DELETE", mine(&someone_else), 400, "`email` claim differ from invitation email"),
     ];
     for (method, path, status, error) in cases {
         let answer = request(&target, method, &path, Some(&token), None).await;
-        assert_eq!(
-            (answer.status, answer.error()),
-            (status, error.to_owned()),
-            "{method} {path}"
-        );
+        assert_eq!((answer.status, answer.error()), (status, error.to_owned()), "{method} {path}");
     }
     // A service account has no email: the server asks for a verified one.
     let list = format!("/realms/{}/orgs/me/invitations", target.realm());
@@ -1167,19 +867,14 @@ async fn what_the_invitee_endpoints_answer_to_unknown_ids_and_other_peoples_invi
 #[tokio::test]
 async fn the_facade_reports_a_response_to_a_gone_invitation_as_not_found() {
     let target = Target::new().await;
-    let org = target
-        .manager()
-        .invitations(target.realm(), target.new_org().await);
+    let org = target.manager().invitations(target.realm(), target.new_org().await);
     let email = target.email("late");
     let token = target.user_token(&email).await;
     let created = org.create(&email).send().await.unwrap();
     let me = target.with_token(&token).my_invitations(target.realm());
     me.reject(created.id()).send().await.unwrap();
     let again = me.reject(created.id()).send().await.unwrap_err();
-    assert!(
-        again.is_not_found(),
-        "the server's 400 `invitation not found`: {again:?}"
-    );
+    assert!(again.is_not_found(), "the server's 400 `invitation not found`: {again:?}");
     let accept = me.accept(created.id()).send().await.unwrap_err();
     assert!(accept.is_not_found(), "{accept:?}");
 }

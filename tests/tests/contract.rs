@@ -23,10 +23,7 @@ fn spec_with_realms_prefix() -> PathBuf {
     let mut spec = build_tools::parse_yaml(&text).unwrap();
     let paths = spec["paths"].as_object().unwrap().clone();
     spec["paths"] = Value::Object(
-        paths
-            .into_iter()
-            .map(|(path, item)| (format!("/realms{path}"), item))
-            .collect(),
+        paths.into_iter().map(|(path, item)| (format!("/realms{path}"), item)).collect(),
     );
     spec["servers"] = serde_json::json!([{ "url": "/" }]);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("prism-invitations.yaml");
@@ -43,11 +40,7 @@ struct Prism {
 
 impl Prism {
     fn start(mode_args: &[&str], name: &str) -> Prism {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("contract/prism.sh");
         let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("prism-{name}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
@@ -59,22 +52,14 @@ impl Prism {
             .stderr(log_file)
             .spawn()
             .expect("tests/contract/prism.sh starts");
-        let mut prism = Prism {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
+        let mut prism = Prism { child, url: format!("http://127.0.0.1:{port}"), log };
         // The first start may install Prism; later ones take a few seconds.
         let deadline = Instant::now() + Duration::from_secs(180);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = prism.child.try_wait() {
                 panic!("Prism exited with {status}:\n{}", prism.log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "Prism did not start:\n{}",
-                prism.log()
-            );
+            assert!(Instant::now() < deadline, "Prism did not start:\n{}", prism.log());
             std::thread::sleep(Duration::from_millis(200));
         }
         prism
@@ -91,11 +76,7 @@ impl Prism {
             .lines()
             .filter(|l| l.contains("Violation") || l.contains("Request terminated with error"))
             .collect();
-        assert!(
-            problems.is_empty(),
-            "Prism found violations:\n{}",
-            problems.join("\n")
-        );
+        assert!(problems.is_empty(), "Prism found violations:\n{}", problems.join("\n"));
     }
 }
 
@@ -125,10 +106,7 @@ async fn odd_path_values_through_prism_proxy_match_the_spec() {
     server.add_org(realm, org_id, ["member", "admin"]);
     server.add_token("admin", Permission::Manage);
     let spec = spec_with_realms_prefix();
-    let prism = Prism::start(
-        &["proxy", spec.to_str().unwrap(), server.url(), "--errors"],
-        "proxy",
-    );
+    let prism = Prism::start(&["proxy", spec.to_str().unwrap(), server.url(), "--errors"], "proxy");
 
     let org = client(&prism.url, "admin").invitations(realm, org_id);
     let created = org.create("alice@example.com").await.unwrap();
@@ -143,9 +121,9 @@ async fn odd_path_values_through_prism_proxy_match_the_spec() {
     let requests = server.requests();
     assert_eq!(requests.len(), 6);
     assert!(
-        requests.iter().all(|r| r
-            .path
-            .starts_with("/realms/acme%20corp/orgs/org%20%231%20%25%C3%A9/")),
+        requests
+            .iter()
+            .all(|r| r.path.starts_with("/realms/acme%20corp/orgs/org%20%231%20%25%C3%A9/")),
         "{:?}",
         requests.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
@@ -173,13 +151,7 @@ async fn facade_requests_are_valid_for_prism_mock() {
         Err(e) if e.kind() == ErrorKind::MissingLocation => {}
         Err(e) => panic!("{e:?}"),
     }
-    org.list()
-        .search("alice")
-        .offset(0)
-        .page_size(10)
-        .send()
-        .await
-        .unwrap();
+    org.list().search("alice").offset(0).page_size(10).send().await.unwrap();
     org.get("inv-1").await.unwrap();
     org.count().await.unwrap();
     org.resend("inv-1").await.unwrap();
@@ -204,10 +176,8 @@ async fn traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec(
     let invitee = target.email("invitee");
     let invitee_token = target.user_token(&invitee).await;
     let spec = spec_with_realms_prefix();
-    let prism = Prism::start(
-        &["proxy", spec.to_str().unwrap(), target.url(), "--errors"],
-        "proxy-target",
-    );
+    let prism =
+        Prism::start(&["proxy", spec.to_str().unwrap(), target.url(), "--errors"], "proxy-target");
 
     let manager = client(&prism.url, &target.manager_token().await);
     let org = manager.invitations(target.realm(), &org_id);
@@ -221,27 +191,15 @@ async fn traffic_to_the_conformance_target_through_prism_proxy_matches_the_spec(
         .unwrap();
     let minimal = org.create(target.email("minimal")).await.unwrap();
     org.create(&invitee).await.unwrap();
-    for (email, kind) in [
-        (full.email(), ErrorKind::AlreadyInvited),
-        (member.as_str(), ErrorKind::AlreadyMember),
-    ] {
+    for (email, kind) in
+        [(full.email(), ErrorKind::AlreadyInvited), (member.as_str(), ErrorKind::AlreadyMember)]
+    {
         assert_eq!(org.create(email).await.unwrap_err().kind(), kind);
     }
-    let e = org
-        .create(target.email("role"))
-        .roles(["owner"])
-        .await
-        .unwrap_err();
+    let e = org.create(target.email("role")).roles(["owner"]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadRequest);
 
-    let page = org
-        .list()
-        .search("example")
-        .offset(1)
-        .page_size(2)
-        .send()
-        .await
-        .unwrap();
+    let page = org.list().search("example").offset(1).page_size(2).send().await.unwrap();
     assert_eq!(page.len(), 2);
     let all: Vec<_> = org.list().page_size(1).collect().await.unwrap();
     assert_eq!(all.len(), 3);

@@ -41,10 +41,7 @@ async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo
     org.resend(&id).send().await?;
     assert_eq!(server.invitations("acme", "org-1")[0].emails_sent, 2);
 
-    let alice = Client::builder()
-        .base_url(server.url())
-        .bearer_token("alice-token")
-        .build()?;
+    let alice = Client::builder().base_url(server.url()).bearer_token("alice-token").build()?;
     let mine = alice.my_invitations("acme");
     for inv in mine.list().send().await? {
         mine.accept(&inv.id).send().await?;
@@ -54,10 +51,7 @@ async fn the_design_program_against_the_built_in_server() -> Result<(), phasetwo
         Err(e) if e.kind() == ErrorKind::AlreadyMember => {}
         other => panic!("{other:?}"),
     }
-    assert!(
-        org.get(&id).optional().await?.is_none(),
-        "accepting removed the invitation"
-    );
+    assert!(org.get(&id).optional().await?.is_none(), "accepting removed the invitation");
     let e = org.delete(&id).send().await.unwrap_err();
     assert!(e.is_not_found());
     Ok(())
@@ -72,24 +66,12 @@ async fn server_refusals_come_back_typed() {
     assert_eq!(e.kind(), ErrorKind::BadRequest);
     assert_eq!(e.server_message(), Some("Unknown role in list."));
 
-    let viewer = Client::builder()
-        .base_url(server.url())
-        .bearer_token("viewer")
-        .build()
-        .unwrap();
-    let e = viewer
-        .invitations("acme", "org-1")
-        .create("a@x.io")
-        .await
-        .unwrap_err();
+    let viewer = Client::builder().base_url(server.url()).bearer_token("viewer").build().unwrap();
+    let e = viewer.invitations("acme", "org-1").create("a@x.io").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
     assert_eq!(e.attempts(), 1, "a static token cannot be renewed");
 
-    let e = client
-        .invitations("acme", "no-such-org")
-        .count()
-        .await
-        .unwrap_err();
+    let e = client.invitations("acme", "no-such-org").count().await.unwrap_err();
     assert!(e.is_not_found());
     assert!(server.invitations("acme", "org-1").is_empty());
 }
@@ -97,32 +79,16 @@ async fn server_refusals_come_back_typed() {
 #[tokio::test]
 async fn paging_over_many_invitations_sees_each_once() {
     let Fixture { server, client } = Fixture::start().await;
-    server.add_invitations(
-        "acme",
-        "org-1",
-        (0..250).map(|i| format!("user{i:03}@example.com")),
-    );
+    server.add_invitations("acme", "org-1", (0..250).map(|i| format!("user{i:03}@example.com")));
     let org = client.invitations("acme", "org-1");
-    let ids: Vec<String> = org
-        .list()
-        .page_size(40)
-        .stream()
-        .map_ok(|i| i.id)
-        .try_collect()
-        .await
-        .unwrap();
+    let ids: Vec<String> =
+        org.list().page_size(40).stream().map_ok(|i| i.id).try_collect().await.unwrap();
     assert_eq!(ids.len(), 250);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 250);
     // 250 / 40: six full pages and a short one.
     assert_eq!(server.requests().len(), 7);
-    let some: Vec<_> = org
-        .list()
-        .search("user1")
-        .max_items(15)
-        .collect()
-        .await
-        .unwrap();
+    let some: Vec<_> = org.list().search("user1").max_items(15).collect().await.unwrap();
     assert_eq!(some.len(), 15);
 }
 
@@ -130,30 +96,18 @@ async fn paging_over_many_invitations_sees_each_once() {
 async fn a_connection_closed_after_storing_is_not_resent_unless_idempotent() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    server.inject(Fault::on(
-        operation::CREATE,
-        FaultAction::CloseAfterHandling,
-        1,
-    ));
+    server.inject(Fault::on(operation::CREATE, FaultAction::CloseAfterHandling, 1));
     let e = org.create("one@example.com").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transport);
     assert!(e.may_have_been_sent());
     assert_eq!(e.attempts(), 1);
     assert_eq!(server.invitations("acme", "org-1").len(), 1);
 
-    server.inject(Fault::on(
-        operation::CREATE,
-        FaultAction::CloseAfterHandling,
-        1,
-    ));
+    server.inject(Fault::on(operation::CREATE, FaultAction::CloseAfterHandling, 1));
     let created = org.create("two@example.com").idempotent().await.unwrap();
     assert!(created.reconciled());
     let stored = server.invitations("acme", "org-1");
-    assert_eq!(
-        stored.len(),
-        2,
-        "exactly one invitation for two@example.com"
-    );
+    assert_eq!(stored.len(), 2, "exactly one invitation for two@example.com");
     assert_eq!(stored[1].id, created.id());
 }
 
@@ -183,18 +137,10 @@ async fn a_create_that_loses_a_race_reads_as_already_invited() {
 async fn a_connection_closed_before_handling_is_resent_for_reads_only() {
     let Fixture { server, client } = Fixture::start().await;
     let org = client.invitations("acme", "org-1");
-    server.inject(Fault::on(
-        operation::COUNT,
-        FaultAction::CloseBeforeAnswer,
-        2,
-    ));
+    server.inject(Fault::on(operation::COUNT, FaultAction::CloseBeforeAnswer, 2));
     assert_eq!(org.count().await.unwrap(), 0);
 
-    server.inject(Fault::on(
-        operation::RESEND,
-        FaultAction::CloseBeforeAnswer,
-        1,
-    ));
+    server.inject(Fault::on(operation::RESEND, FaultAction::CloseBeforeAnswer, 1));
     let id = server.add_invitation("acme", "org-1", "a@x.io");
     let e = org.resend(&id).await.unwrap_err();
     assert_eq!(e.attempts(), 1, "an email is not sent twice on a guess");
@@ -206,18 +152,12 @@ async fn throttling_and_unavailability_are_ridden_out() {
     let org = client.invitations("acme", "org-1");
     server.inject(Fault::on(
         operation::CREATE,
-        FaultAction::Status {
-            status: 429,
-            retry_after: Some("0".into()),
-        },
+        FaultAction::Status { status: 429, retry_after: Some("0".into()) },
         2,
     ));
     server.inject(Fault::on(
         operation::LIST,
-        FaultAction::Status {
-            status: 503,
-            retry_after: None,
-        },
+        FaultAction::Status { status: 503, retry_after: None },
         1,
     ));
     org.create("a@x.io").await.unwrap();
@@ -244,13 +184,7 @@ async fn broken_bodies_are_typed_errors() {
 #[tokio::test]
 async fn client_credentials_are_renewed_as_tokens_expire() {
     let Fixture { server, .. } = Fixture::start().await;
-    server.add_client(
-        "master",
-        "svc",
-        "s3cret",
-        Permission::Manage,
-        Duration::from_millis(1500),
-    );
+    server.add_client("master", "svc", "s3cret", Permission::Manage, Duration::from_millis(1500));
     let client = Client::builder()
         .base_url(server.url())
         .client_credentials("master", "svc", "s3cret")
@@ -293,27 +227,11 @@ async fn a_lost_answer_to_accept_or_reject_counts_as_done() {
     let bo = client_of(&server, "bo-token").build().unwrap();
     let mine = bo.my_invitations("acme");
     for (operation, accept) in [("rejectInvitation", false), ("acceptInvitation", true)] {
-        let id = org
-            .create("bo@example.com")
-            .send()
-            .await
-            .unwrap()
-            .id()
-            .to_owned();
+        let id = org.create("bo@example.com").send().await.unwrap().id().to_owned();
         server.inject(Fault::on(operation, FaultAction::CloseAfterHandling, 1));
-        let answer = if accept {
-            mine.accept(&id)
-        } else {
-            mine.reject(&id)
-        };
-        answer
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{operation}: {e:?}"));
-        assert!(
-            org.get(&id).optional().await.unwrap().is_none(),
-            "{operation}"
-        );
+        let answer = if accept { mine.accept(&id) } else { mine.reject(&id) };
+        answer.send().await.unwrap_or_else(|e| panic!("{operation}: {e:?}"));
+        assert!(org.get(&id).optional().await.unwrap().is_none(), "{operation}");
         assert_eq!(server.faults_applied(), usize::from(accept) + 1);
     }
     assert_eq!(server.members("acme", "org-1"), ["bo@example.com"]);

@@ -41,16 +41,8 @@ async fn each_operation_uses_its_method_and_path_and_asks_for_json() {
         (DELETE, format!("{base}/inv-1"), 204),
         (PUT, format!("{base}/inv-1/resend-email"), 204),
         (GET, format!("{PREFIX}/acme/orgs/me/invitations"), 200),
-        (
-            POST,
-            format!("{PREFIX}/acme/orgs/me/invitations/inv-1"),
-            204,
-        ),
-        (
-            DELETE,
-            format!("{PREFIX}/acme/orgs/me/invitations/inv-1"),
-            204,
-        ),
+        (POST, format!("{PREFIX}/acme/orgs/me/invitations/inv-1"), 204),
+        (DELETE, format!("{PREFIX}/acme/orgs/me/invitations/inv-1"), 204),
     ];
     let mut registered = Vec::new();
     for (method, path, status) in mocks {
@@ -64,13 +56,10 @@ async fn each_operation_uses_its_method_and_path_and_asks_for_json() {
         registered.push(
             server
                 .mock_async(|when, then| {
-                    when.method(method)
-                        .path(path)
-                        .header("accept", "application/json");
+                    when.method(method).path(path).header("accept", "application/json");
                     let then = then.status(status);
                     if !body.is_null() {
-                        then.header("content-type", "application/json")
-                            .json_body(body);
+                        then.header("content-type", "application/json").json_body(body);
                     }
                 })
                 .await,
@@ -86,21 +75,10 @@ async fn each_operation_uses_its_method_and_path_and_asks_for_json() {
         .send()
         .await
         .unwrap();
-    let list = c
-        .get_organization_invitations()
-        .realm("acme")
-        .org_id("org-1")
-        .send()
-        .await
-        .unwrap();
+    let list = c.get_organization_invitations().realm("acme").org_id("org-1").send().await.unwrap();
     assert_eq!(list.into_inner()[0].email, "a@x.io");
-    let count = c
-        .get_organization_invitation_count()
-        .realm("acme")
-        .org_id("org-1")
-        .send()
-        .await
-        .unwrap();
+    let count =
+        c.get_organization_invitation_count().realm("acme").org_id("org-1").send().await.unwrap();
     assert_eq!(count.into_inner(), 2);
     let one = c
         .get_organization_invitation_by_id()
@@ -129,18 +107,8 @@ async fn each_operation_uses_its_method_and_path_and_asks_for_json() {
         .unwrap();
     let mine = c.invitations().realm("acme").send().await.unwrap();
     assert_eq!(mine.into_inner().len(), 1);
-    c.accept_invitation()
-        .realm("acme")
-        .invitation_id("inv-1")
-        .send()
-        .await
-        .unwrap();
-    c.reject_invitation()
-        .realm("acme")
-        .invitation_id("inv-1")
-        .send()
-        .await
-        .unwrap();
+    c.accept_invitation().realm("acme").invitation_id("inv-1").send().await.unwrap();
+    c.reject_invitation().realm("acme").invitation_id("inv-1").send().await.unwrap();
 
     for mock in &registered {
         mock.assert_async().await;
@@ -195,19 +163,9 @@ async fn list_sends_only_the_query_parameters_that_are_set() {
         .await;
 
     let c = client(&server);
-    let list = || {
-        c.get_organization_invitations()
-            .realm("acme")
-            .org_id("org-1")
-    };
+    let list = || c.get_organization_invitations().realm("acme").org_id("org-1");
     list().send().await.unwrap();
-    list()
-        .search("al ice")
-        .first(0)
-        .max(50)
-        .send()
-        .await
-        .unwrap();
+    list().search("al ice").first(0).max(50).send().await.unwrap();
 
     bare.assert_async().await;
     full.assert_async().await;
@@ -241,16 +199,8 @@ async fn create_sends_camel_case_json_and_omits_unset_fields() {
         .await;
 
     let c = client(&server);
-    let create = || {
-        c.add_organization_invitation()
-            .realm("acme")
-            .org_id("org-1")
-    };
-    create()
-        .body(InvitationRequestRepresentation::builder().email("a@x.io"))
-        .send()
-        .await
-        .unwrap();
+    let create = || c.add_organization_invitation().realm("acme").org_id("org-1");
+    create().body(InvitationRequestRepresentation::builder().email("a@x.io")).send().await.unwrap();
     create()
         .body(
             InvitationRequestRepresentation::builder()
@@ -259,10 +209,7 @@ async fn create_sends_camel_case_json_and_omits_unset_fields() {
                 .inviter_id(Some("u-1".to_owned()))
                 .redirect_uri(Some("https://app.example.com/welcome".to_owned()))
                 .roles(vec!["member".to_owned(), "admin".to_owned()])
-                .attributes(BTreeMap::from([(
-                    "team".to_owned(),
-                    vec!["blue".to_owned()],
-                )])),
+                .attributes(BTreeMap::from([("team".to_owned(), vec!["blue".to_owned()])])),
         )
         .send()
         .await
@@ -319,10 +266,7 @@ async fn a_409_comes_back_with_its_typed_body() {
     };
     assert_eq!(response.status(), 409);
     let body: &ErrorRepresentation = &response;
-    assert_eq!(
-        body.error.as_deref(),
-        Some("Invitation for a@x.io already exists.")
-    );
+    assert_eq!(body.error.as_deref(), Some("Invitation for a@x.io already exists."));
 }
 
 #[tokio::test]
@@ -331,9 +275,7 @@ async fn an_undeclared_status_reaches_the_caller_with_its_body() {
     server
         .mock_async(|when, then| {
             when.method(GET);
-            then.status(502)
-                .header("content-type", "text/html")
-                .body("<html>Bad Gateway</html>");
+            then.status(502).header("content-type", "text/html").body("<html>Bad Gateway</html>");
         })
         .await;
     let err = client(&server)
@@ -375,17 +317,10 @@ async fn invitation_with_only_id_and_email_decodes() {
     server
         .mock_async(|when, then| {
             when.method(GET);
-            then.status(200)
-                .json_body(json!([{"id": "i", "email": "a@x.io"}]));
+            then.status(200).json_body(json!([{"id": "i", "email": "a@x.io"}]));
         })
         .await;
-    let list = client(&server)
-        .invitations()
-        .realm("acme")
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let list = client(&server).invitations().realm("acme").send().await.unwrap().into_inner();
     assert_eq!(list[0].id, "i");
     assert_eq!(list[0].inviter_id, None);
     assert!(list[0].roles.is_empty());
@@ -430,17 +365,9 @@ async fn request_hook_sets_a_header_on_every_request() {
             then.status(401);
         })
         .await;
-    let c = Client::new(
-        &server.url(PREFIX),
-        Hooks::new(Counter(AtomicUsize::new(0))),
-    );
+    let c = Client::new(&server.url(PREFIX), Hooks::new(Counter(AtomicUsize::new(0))));
     for _ in 0..2 {
-        c.get_organization_invitation_count()
-            .realm("acme")
-            .org_id("org-1")
-            .send()
-            .await
-            .unwrap();
+        c.get_organization_invitation_count().realm("acme").org_id("org-1").send().await.unwrap();
     }
     first.assert_async().await;
     second.assert_async().await;
@@ -463,10 +390,7 @@ async fn request_hook_sets_a_header_on_every_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Custom(ref m) if m == "no token"),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Custom(ref m) if m == "no token"), "{err:?}");
     unauthenticated.assert_calls_async(0).await;
 }
 
@@ -484,10 +408,8 @@ fn the_facades_operation_ids_are_the_specs() {
         .filter_map(|operation| operation["operationId"].as_str().map(str::to_owned))
         .collect();
     in_spec.sort();
-    let mut ours: Vec<String> = phasetwo_invitations::operation::ALL
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut ours: Vec<String> =
+        phasetwo_invitations::operation::ALL.iter().map(|s| s.to_string()).collect();
     ours.sort();
     assert_eq!(ours, in_spec);
 }

@@ -59,40 +59,16 @@ enum Target {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create {
-        email: usize,
-        how: How,
-    },
-    Get {
-        target: Target,
-        optional: bool,
-    },
-    Delete {
-        target: Target,
-        ignore_missing: bool,
-    },
-    Resend {
-        target: Target,
-    },
-    Accept {
-        target: Target,
-    },
-    Reject {
-        target: Target,
-    },
-    List {
-        page_size: u32,
-        window: Option<usize>,
-    },
-    Bulk {
-        emails: Vec<usize>,
-    },
-    RevokePlan {
-        email: Option<usize>,
-    },
-    RevokeIds {
-        targets: Vec<Target>,
-    },
+    Create { email: usize, how: How },
+    Get { target: Target, optional: bool },
+    Delete { target: Target, ignore_missing: bool },
+    Resend { target: Target },
+    Accept { target: Target },
+    Reject { target: Target },
+    List { page_size: u32, window: Option<usize> },
+    Bulk { emails: Vec<usize> },
+    RevokePlan { email: Option<usize> },
+    RevokeIds { targets: Vec<Target> },
     RevokeGrants,
 }
 
@@ -118,22 +94,15 @@ impl Action {
     /// Whether the server may have done the work although the client cannot know it: only
     /// then may a later 404 or 409 be read as "done by an earlier attempt".
     fn may_hide_work(self) -> bool {
-        !matches!(
-            self,
-            Action::Status(408 | 429 | 503, _) | Action::RemoveOldest(_)
-        )
+        !matches!(self, Action::Status(408 | 429 | 503, _) | Action::RemoveOldest(_))
     }
 
     fn fault(self) -> FaultAction {
         match self {
-            Action::Status(status, Body::Json) => FaultAction::Status {
-                status,
-                retry_after: None,
-            },
-            Action::Status(status, body) => FaultAction::ProxyStatus {
-                status,
-                html: matches!(body, Body::Html),
-            },
+            Action::Status(status, Body::Json) => FaultAction::Status { status, retry_after: None },
+            Action::Status(status, body) => {
+                FaultAction::ProxyStatus { status, html: matches!(body, Body::Html) }
+            }
             Action::CloseBeforeAnswer => FaultAction::CloseBeforeAnswer,
             Action::CloseAfterHandling => FaultAction::CloseAfterHandling,
             Action::Delay(ms) => FaultAction::Delay(Duration::from_millis(ms)),
@@ -164,11 +133,7 @@ fn target() -> impl Strategy<Value = Target> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let how = prop_oneof![
-        Just(How::Plain),
-        Just(How::Idempotent),
-        Just(How::OrExisting)
-    ];
+    let how = prop_oneof![Just(How::Plain), Just(How::Idempotent), Just(How::OrExisting)];
     prop_oneof![
         4 => (0..EMAILS, how).prop_map(|(email, how)| Op::Create { email, how }),
         2 => (target(), any::<bool>()).prop_map(|(target, optional)| Op::Get { target, optional }),
@@ -188,14 +153,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn action() -> impl Strategy<Value = Action> {
     let body = prop_oneof![Just(Body::Json), Just(Body::Html), Just(Body::Empty)];
-    let status = prop_oneof![
-        Just(408u16),
-        Just(429),
-        Just(500),
-        Just(502),
-        Just(503),
-        Just(504)
-    ];
+    let status = prop_oneof![Just(408u16), Just(429), Just(500), Just(502), Just(503), Just(504)];
     prop_oneof![
         4 => (status, body).prop_map(|(s, b)| Action::Status(s, b)),
         1 => Just(Action::CloseBeforeAnswer),
@@ -220,16 +178,8 @@ fn fault() -> impl Strategy<Value = FaultSpec> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (
-        op(),
-        prop::option::weighted(0.6, fault()),
-        prop::bool::weighted(0.3),
-    )
-        .prop_map(|(op, fault, blocking)| Step {
-            op,
-            fault,
-            blocking,
-        })
+    (op(), prop::option::weighted(0.6, fault()), prop::bool::weighted(0.3))
+        .prop_map(|(op, fault, blocking)| Step { op, fault, blocking })
 }
 
 /// What the server holds: invitations (id to email) and members.
@@ -262,12 +212,9 @@ impl Snapshot {
 
     fn resolve(&self, target: Target) -> String {
         match target {
-            Target::Held(i) if !self.invitations.is_empty() => self
-                .invitations
-                .keys()
-                .nth(i % self.invitations.len())
-                .cloned()
-                .unwrap_or_default(),
+            Target::Held(i) if !self.invitations.is_empty() => {
+                self.invitations.keys().nth(i % self.invitations.len()).cloned().unwrap_or_default()
+            }
             _ => "00000000-0000-4000-8000-000000000000".to_owned(),
         }
     }
@@ -315,18 +262,13 @@ impl World {
                 .operation_timeout(OPERATION_LIMIT)
                 .retry(retry.clone())
         };
-        let client = builder()
-            .client_credentials("master", "model", "model-secret")
-            .build()
-            .unwrap();
+        let client =
+            builder().client_credentials("master", "model", "model-secret").build().unwrap();
         let invitee = builder().bearer_token(INVITEE_TOKEN).build().unwrap();
         World {
             blocking: blocking::Client::new(client.clone()).unwrap(),
             blocking_invitee: blocking::Client::new(invitee.clone()).unwrap(),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             _server_runtime: server_runtime,
             server,
             client,
@@ -341,12 +283,7 @@ impl World {
             _ if spec.on_token_endpoint => Scope::PathPrefix("/realms/master/protocol".into()),
             _ => Scope::PathPrefix(format!("/realms/{REALM}/")),
         };
-        self.server.inject(Fault::every(
-            scope,
-            spec.action.fault(),
-            spec.every,
-            spec.count,
-        ));
+        self.server.inject(Fault::every(scope, spec.action.fault(), spec.every, spec.count));
     }
 }
 
@@ -391,10 +328,7 @@ fn check_created(
     email: &str,
     seen: &Seen,
 ) -> Result<(), TestCaseError> {
-    prop_assert_eq!(
-        seen.after.invitations.get(id).map(String::as_str),
-        Some(email)
-    );
+    prop_assert_eq!(seen.after.invitations.get(id).map(String::as_str), Some(email));
     if !reconciled {
         prop_assert!(
             !seen.before.invitations.contains_key(id),
@@ -456,11 +390,7 @@ fn check_bulk_items(items: &[ItemResult], seen: &Seen) -> Result<(), TestCaseErr
 fn check_revocations(items: &[ItemResult], seen: &Seen) -> Result<(), TestCaseError> {
     for item in items {
         let id = item.id.as_deref();
-        prop_assert!(
-            id.is_some(),
-            "a revocation outcome without its id: {:?}",
-            item
-        );
+        prop_assert!(id.is_some(), "a revocation outcome without its id: {:?}", item);
         let id = id.unwrap_or_default();
         match &item.outcome {
             Outcome::Deleted { .. } => check_removed(id, seen, "revoke")?,
@@ -504,9 +434,9 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
         Op::Create { email: e, how } => {
             let email = email(e);
             let result: Result<(String, bool, bool), Error> = match (how, block(true)) {
-                (How::OrExisting, false) => rt
-                    .block_on(org.create(&email).or_existing().send())
-                    .map(invited_parts),
+                (How::OrExisting, false) => {
+                    rt.block_on(org.create(&email).or_existing().send()).map(invited_parts)
+                }
                 (How::OrExisting, true) => {
                     borg.create(&email).or_existing().send().map(invited_parts)
                 }
@@ -568,29 +498,14 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
                 Ok(())
             })
         }
-        Op::Delete {
-            target,
-            ignore_missing,
-        } => {
+        Op::Delete { target, ignore_missing } => {
             let id = before.resolve(target);
             let result = if block(true) {
                 let d = borg.delete(&id);
-                if ignore_missing {
-                    d.ignore_missing()
-                } else {
-                    d
-                }
-                .send()
+                if ignore_missing { d.ignore_missing() } else { d }.send()
             } else {
                 let d = org.delete(&id);
-                rt.block_on(
-                    if ignore_missing {
-                        d.ignore_missing()
-                    } else {
-                        d
-                    }
-                    .send(),
-                )
+                rt.block_on(if ignore_missing { d.ignore_missing() } else { d }.send())
             };
             let took = started.elapsed();
             Box::new(move |seen| {
@@ -632,16 +547,8 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
                 (false, false) => {
                     rt.block_on(world.invitee.my_invitations(REALM).reject(&id).send())
                 }
-                (true, true) => world
-                    .blocking_invitee
-                    .my_invitations(REALM)
-                    .accept(&id)
-                    .send(),
-                (false, true) => world
-                    .blocking_invitee
-                    .my_invitations(REALM)
-                    .reject(&id)
-                    .send(),
+                (true, true) => world.blocking_invitee.my_invitations(REALM).accept(&id).send(),
+                (false, true) => world.blocking_invitee.my_invitations(REALM).reject(&id).send(),
             };
             let took = started.elapsed();
             Box::new(move |seen| {
@@ -705,16 +612,10 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
         Op::Bulk { emails } => {
             let emails: Vec<String> = emails.into_iter().map(email).collect();
             let items: Vec<ItemResult> = if block(true) {
-                borg.create_many(emails.clone())
-                    .concurrency(2)
-                    .results()
-                    .collect()
+                borg.create_many(emails.clone()).concurrency(2).results().collect()
             } else {
                 rt.block_on(
-                    org.create_many(emails.clone())
-                        .concurrency(2)
-                        .stream()
-                        .collect::<Vec<_>>(),
+                    org.create_many(emails.clone()).concurrency(2).stream().collect::<Vec<_>>(),
                 )
             };
             Box::new(move |seen| check_bulk_items(&items, seen))
@@ -743,10 +644,7 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
                 rt.block_on(select.plan_revocation()).map(|plan| {
                     let invitations = plan.invitations().to_vec();
                     let apply = move || rt.block_on(plan.apply().stream().collect());
-                    (
-                        invitations,
-                        Box::new(apply) as Box<dyn FnOnce() -> Vec<ItemResult>>,
-                    )
+                    (invitations, Box::new(apply) as Box<dyn FnOnce() -> Vec<ItemResult>>)
                 })
             };
             match planned {
@@ -774,10 +672,7 @@ fn run_step(world: &World, step: &Step) -> Result<(), TestCaseError> {
                                     || planned.contains(id)),
                             "the plan missed an invitation that existed throughout"
                         );
-                        let applying = Seen {
-                            before: &listed,
-                            ..*seen
-                        };
+                        let applying = Seen { before: &listed, ..*seen };
                         check_revocations(&items, &applying)
                     })
                 }
@@ -818,10 +713,7 @@ fn invited_parts(invited: Invited) -> (String, bool, bool) {
 }
 
 fn cases() -> u32 {
-    std::env::var("MODEL_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_CASES)
+    std::env::var("MODEL_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_CASES)
 }
 
 proptest! {

@@ -38,11 +38,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 /// The error of fetching the artifact from a repository answering `status` and `body`.
 async fn failed_fetch(status: StatusCode, body: &'static str, cache: &std::path::Path) -> String {
     let maven = repository(status, body).await;
-    artifact()
-        .fetch(&maven, cache)
-        .await
-        .unwrap_err()
-        .to_string()
+    artifact().fetch(&maven, cache).await.unwrap_err().to_string()
 }
 
 #[tokio::test]
@@ -99,26 +95,18 @@ async fn the_command_exits_non_zero_naming_what_it_could_not_download() {
     .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("downloading org.keycloak:keycloak-quarkus-dist:26.5.0"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("downloading org.keycloak:keycloak-quarkus-dist:26.5.0"), "{stderr}");
     assert!(output.stdout.is_empty(), "no description printed");
 }
 
 #[test]
 fn usage_errors_exit_2() {
     for args in [&["--port"][..], &["--port", "many"], &["--"], &["--bogus"]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_phasetwo-server"))
-            .args(args)
-            .output()
-            .unwrap();
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_phasetwo-server")).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_phasetwo-server"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_phasetwo-server")).arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("usage: phasetwo-server"));
 }
@@ -135,8 +123,5 @@ fn a_taken_port_is_reported_before_anything_else() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("port {port} on 127.0.0.1 is not free")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("port {port} on 127.0.0.1 is not free")), "{stderr}");
 }

@@ -17,9 +17,7 @@ const SECRET: &str = phasetwo_invitations_testing::support::CLIENT_SECRET;
 
 /// Fails a test that runs longer than `limit` instead of letting it hang.
 async fn bounded<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(limit, work)
-        .await
-        .expect("the scenario ran past its time limit")
+    tokio::time::timeout(limit, work).await.expect("the scenario ran past its time limit")
 }
 
 /// A client of the service account `svc` of realm master, registered by the test.
@@ -37,14 +35,8 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
     let create = Scope::Operation(operation::CREATE);
     // About a fifth of the creates meet a fault, spread over the run. The periods are prime,
     // so that no fault always falls on the requests of another.
-    let unavailable = FaultAction::Status {
-        status: 503,
-        retry_after: None,
-    };
-    let throttled = FaultAction::Status {
-        status: 429,
-        retry_after: Some("1".into()),
-    };
+    let unavailable = FaultAction::Status { status: 503, retry_after: None };
+    let throttled = FaultAction::Status { status: 429, retry_after: Some("1".into()) };
     let faults = [
         (unavailable, 11, 300),
         (FaultAction::CloseBeforeAnswer, 23, 150),
@@ -60,11 +52,7 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
         .bearer_token(TOKEN)
         // Slower answers than this are given up on, and the create is retried.
         .attempt_timeout(Duration::from_millis(300))
-        .retry(
-            quick_retries()
-                .max_attempts(10)
-                .max_backoff(Duration::from_millis(50)),
-        )
+        .retry(quick_retries().max_attempts(10).max_backoff(Duration::from_millis(50)))
         .retry_budget(1_000_000)
         .build()
         .unwrap();
@@ -73,10 +61,7 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
 
     let results: Vec<_> = bounded(
         Duration::from_secs(120),
-        org.create_many(emails.clone())
-            .concurrency(16)
-            .stream()
-            .collect(),
+        org.create_many(emails.clone()).concurrency(16).stream().collect(),
     )
     .await;
     let stored = server.invitations("acme", "org-1");
@@ -88,37 +73,23 @@ async fn chaos_two_thousand_creates_end_as_exactly_two_thousand_invitations() {
         match &item.outcome {
             Outcome::Created { id, .. } => {
                 let invitation = stored.iter().find(|i| &i.id == id).expect("reported id");
-                assert_eq!(
-                    invitation.email, item.email,
-                    "the reported id is that email's"
-                );
+                assert_eq!(invitation.email, item.email, "the reported id is that email's");
             }
             other => panic!("{}: {other:?}", item.email),
         }
     }
     let faulted = server.faults_applied();
-    assert!(
-        faulted >= 400,
-        "a fifth of the requests met a fault: {faulted}"
-    );
+    assert!(faulted >= 400, "a fifth of the requests met a fault: {faulted}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_churn_during_a_long_stream_and_a_bulk_run() {
     let server = Fixture::start().await.server;
-    server.add_invitations(
-        "acme",
-        "org-1",
-        (0..400).map(|i| format!("existing{i}@example.com")),
-    );
+    server.add_invitations("acme", "org-1", (0..400).map(|i| format!("existing{i}@example.com")));
     let lifetime = Duration::from_secs(2);
     server.add_client("master", "svc", SECRET, Permission::Manage, lifetime);
     // Each page takes a while, so the stream outlives several tokens.
-    server.inject(Fault::on(
-        operation::LIST,
-        FaultAction::Delay(Duration::from_millis(50)),
-        1000,
-    ));
+    server.inject(Fault::on(operation::LIST, FaultAction::Delay(Duration::from_millis(50)), 1000));
     let org = service_client(&server).invitations("acme", "org-1");
     let started = Instant::now();
     let stream = org.list().page_size(5).stream().try_collect::<Vec<_>>();
@@ -136,10 +107,7 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
     let grants = server.grants() as f64;
     let most = (elapsed / 1.5).ceil() + 1.0;
     let least = (elapsed / 2.0).floor();
-    assert!(
-        grants >= least && grants <= most,
-        "{grants} grants in {elapsed:.1} s"
-    );
+    assert!(grants >= least && grants <= most, "{grants} grants in {elapsed:.1} s");
     assert!(elapsed > 3.0, "the run outlived a token: {elapsed:.1} s");
 }
 
@@ -147,13 +115,7 @@ async fn token_churn_during_a_long_stream_and_a_bulk_run() {
 async fn five_hundred_concurrent_calls_share_one_grant_per_expiry() {
     let server = Fixture::start().await.server;
     // Tokens live 6 s and are renewed after 4.5 s: time enough for a burst on a busy machine.
-    server.add_client(
-        "master",
-        "svc",
-        SECRET,
-        Permission::View,
-        Duration::from_secs(6),
-    );
+    server.add_client("master", "svc", SECRET, Permission::View, Duration::from_secs(6));
     let org = service_client(&server).invitations("acme", "org-1");
     let burst = || async {
         let calls: Vec<_> = (0..500).map(|_| tokio::spawn(org.count().send())).collect();

@@ -16,13 +16,7 @@ async fn no_secret_in_traces_debug_or_display() {
     let capture = TraceCapture::start();
 
     let server = Fixture::start().await.server;
-    server.add_client(
-        "master",
-        "svc",
-        SECRET,
-        Permission::Manage,
-        Duration::from_secs(60),
-    );
+    server.add_client("master", "svc", SECRET, Permission::Manage, Duration::from_secs(60));
     let mut shown = Vec::new();
 
     let cc = Client::builder()
@@ -46,18 +40,10 @@ async fn no_secret_in_traces_debug_or_display() {
     let bearer = client_of(&server, TOKEN).build().unwrap();
     // Refused credentials, and an unknown organization.
     for (client, org_id) in [(&wrong, "org-1"), (&bearer, "nope")] {
-        let e = client
-            .invitations("acme", org_id)
-            .count()
-            .await
-            .unwrap_err();
+        let e = client.invitations("acme", org_id).count().await.unwrap_err();
         shown.extend([e.to_string(), format!("{e:?}")]);
     }
-    let report = bearer
-        .invitations("acme", "org-1")
-        .create_many(["b@x.io", "bad"])
-        .send()
-        .await;
+    let report = bearer.invitations("acme", "org-1").create_many(["b@x.io", "bad"]).send().await;
     shown.extend([report.to_string(), format!("{report:?}")]);
     shown.extend([
         format!("{cc:?}"),
@@ -70,17 +56,11 @@ async fn no_secret_in_traces_debug_or_display() {
         format!("{:?}", org.create_many(["d@x.io"])),
         format!("{:?}", org.select().search("x")),
         format!("{:?}", cc.my_invitations("acme").list()),
-        format!(
-            "{:?}",
-            Client::builder().client_credentials("m", "svc", SECRET)
-        ),
+        format!("{:?}", Client::builder().client_credentials("m", "svc", SECRET)),
         format!("{:?}", Client::builder().bearer_token(TOKEN)),
     ]);
     let trace = capture.text();
-    assert!(
-        trace.contains("addOrganizationInvitation"),
-        "tracing was captured"
-    );
+    assert!(trace.contains("addOrganizationInvitation"), "tracing was captured");
     for text in shown.iter().chain([&trace]) {
         assert!(!text.contains(TOKEN), "token in: {text}");
         assert!(!text.contains(SECRET), "secret in: {text}");

@@ -110,9 +110,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
             "--view-client-id" => options.view_client_id = value,
             "--view-client-secret" => options.view_client_secret = value,
             "--token-lifetime" => {
-                let seconds: u64 = value
-                    .parse()
-                    .map_err(|e| format!("--token-lifetime {value}: {e}"))?;
+                let seconds: u64 =
+                    value.parse().map_err(|e| format!("--token-lifetime {value}: {e}"))?;
                 options.token_lifetime = Duration::from_secs(seconds);
             }
             "--member" => members.push(value),
@@ -158,35 +157,21 @@ async fn main() -> ExitCode {
     server.add_token(&options.token, Permission::Manage);
     server.add_token(&options.view_token, Permission::View);
     for (id, secret, permission) in [
-        (
-            &options.client_id,
-            &options.client_secret,
-            Permission::Manage,
-        ),
-        (
-            &options.view_client_id,
-            &options.view_client_secret,
-            Permission::View,
-        ),
+        (&options.client_id, &options.client_secret, Permission::Manage),
+        (&options.view_client_id, &options.view_client_secret, Permission::View),
     ] {
         server.add_client(realm, id, secret, permission, options.token_lifetime);
     }
     for member in &options.members {
         server.add_member(realm, &options.org, member);
     }
-    server.add_token(
-        &options.invitee_token,
-        Permission::User(options.invitee.clone()),
-    );
+    server.add_token(&options.invitee_token, Permission::User(options.invitee.clone()));
     let invitations: Vec<_> = options
         .invitations
         .iter()
         .map(|email| {
             let id = server.add_invitation(realm, &options.org, email);
-            SeededInvitation {
-                id,
-                email: email.to_lowercase(),
-            }
+            SeededInvitation { id, email: email.to_lowercase() }
         })
         .collect();
     let description = ServerDescription {
@@ -209,10 +194,7 @@ async fn main() -> ExitCode {
         invitations,
         keycloak: None,
     };
-    println!(
-        "{}",
-        serde_json::to_string(&description).expect("a description serialises")
-    );
+    println!("{}", serde_json::to_string(&description).expect("a description serialises"));
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

@@ -22,27 +22,13 @@ pub async fn connect() -> Result<Target, Box<dyn std::error::Error>> {
         let org_id = std::env::var("PHASETWO_ORG").map_err(|_| "PHASETWO_ORG is not set")?;
         let org = client.invitations(realm, org_id);
         println!("Using {}", client.server_url());
-        return Ok(Target {
-            client,
-            org,
-            server: None,
-        });
+        return Ok(Target { client, org, server: None });
     }
     let server = FakeServer::start().await;
     server.add_org("demo", "demo-org", ["member", "admin"]);
     server.add_token("demo-token", Permission::Manage);
-    let client = Client::builder()
-        .base_url(server.url())
-        .bearer_token("demo-token")
-        .build()?;
+    let client = Client::builder().base_url(server.url()).bearer_token("demo-token").build()?;
     let org = client.invitations("demo", "demo-org");
-    println!(
-        "No PHASETWO_URL set: using the built-in server at {}",
-        server.url()
-    );
-    Ok(Target {
-        client,
-        org,
-        server: Some(server),
-    })
+    println!("No PHASETWO_URL set: using the built-in server at {}", server.url());
+    Ok(Target { client, org, server: Some(server) })
 }

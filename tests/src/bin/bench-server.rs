@@ -24,10 +24,7 @@ struct Paging {
 }
 
 fn total_of(org_id: &str) -> u64 {
-    org_id
-        .strip_prefix("total-")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    org_id.strip_prefix("total-").and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 async fn list(
@@ -63,26 +60,15 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--delay-ms" {
-            delay_ms = args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .expect("--delay-ms N");
+            delay_ms = args.next().and_then(|v| v.parse().ok()).expect("--delay-ms N");
         }
     }
-    let config = Config {
-        delay: Duration::from_millis(delay_ms),
-        created: Default::default(),
-    };
+    let config = Config { delay: Duration::from_millis(delay_ms), created: Default::default() };
     let app = Router::new()
-        .route(
-            "/realms/{realm}/orgs/{org}/invitations",
-            get(list).post(create),
-        )
+        .route("/realms/{realm}/orgs/{org}/invitations", get(list).post(create))
         .route("/realms/{realm}/orgs/{org}/invitations/count", get(count))
         .with_state(config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     println!("http://{}", listener.local_addr().expect("address"));
     axum::serve(listener, app).await.expect("serve");
 }

@@ -35,10 +35,7 @@ impl Server {
         BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut line)
             .expect("bench-server prints its URL");
-        Server {
-            child,
-            url: line.trim().to_owned(),
-        }
+        Server { child, url: line.trim().to_owned() }
     }
 }
 
@@ -130,11 +127,7 @@ async fn every_page<T, Page: Future<Output = Vec<T>>>(mut page_at: impl FnMut(u6
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
+    if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] }
 }
 
 async fn time<F: std::future::Future<Output = ()>>(f: F) -> Duration {
@@ -276,15 +269,8 @@ fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
             .args(["stream-child", url, &total.to_string()])
             .output()
             .expect("stream-child runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .expect("peak KiB")
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().parse().expect("peak KiB")
     };
     let per_invitation: Vec<f64> = (0..runs)
         .map(|_| (peak(big) - peak(small)).max(0.0) * 1024.0 / (big - small) as f64)
@@ -294,21 +280,13 @@ fn stream_memory(url: &str, small: u64, big: u64, runs: usize) -> Value {
 
 /// What `bench count` runs `N` times (or over `N` invitations), one request at a time on a
 /// single-threaded runtime, so that its instruction count repeats from run to run.
-const COUNTED: [&str; 6] = [
-    "facade_page",
-    "generated_page",
-    "hand_page",
-    "facade_stream",
-    "facade_pages",
-    "hand_stream",
-];
+const COUNTED: [&str; 6] =
+    ["facade_page", "generated_page", "hand_page", "facade_stream", "facade_pages", "hand_stream"];
 
 /// `bench count KIND URL N`: the work of `KIND` (see [`COUNTED`]) after one warm-up call.
 fn count_child(kind: &str, url: &str, n: u64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let facade = client(url);
         let http = hand_http();
@@ -364,10 +342,8 @@ fn count_child(kind: &str, url: &str, n: u64) {
 /// server runs outside it, in its own process).
 fn instructions(kind: &str, url: &str, n: u64) -> u64 {
     let exe = std::env::current_exe().expect("own path");
-    let out = std::env::temp_dir().join(format!(
-        "bench-callgrind-{}-{kind}-{n}.out",
-        std::process::id()
-    ));
+    let out =
+        std::env::temp_dir().join(format!("bench-callgrind-{}-{kind}-{n}.out", std::process::id()));
     let status = Command::new("valgrind")
         .args(["--tool=callgrind", "--quiet"])
         .arg(format!("--callgrind-out-file={}", out.display()))
@@ -380,10 +356,7 @@ fn instructions(kind: &str, url: &str, n: u64) -> u64 {
     let text = std::fs::read_to_string(&out).expect("callgrind output");
     let _ = std::fs::remove_file(&out);
     text.lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("callgrind totals")
 }
@@ -401,11 +374,7 @@ fn per_unit(kind: &str, url: &str, n: u64) -> f64 {
 fn instruction_figures(url: &str, calls: u64, invitations: u64) -> Value {
     let mut per = std::collections::BTreeMap::new();
     for kind in COUNTED {
-        let n = if kind.ends_with("_page") {
-            calls
-        } else {
-            invitations
-        };
+        let n = if kind.ends_with("_page") { calls } else { invitations };
         per.insert(kind, per_unit(kind, url, n));
         eprintln!("  {kind}: {:.0} instructions per unit", per[kind]);
     }
@@ -487,10 +456,7 @@ fn with_spread(name: &str, mut values: Vec<f64>) -> Value {
     let mid = median(values.clone());
     let mut figures = serde_json::Map::new();
     figures.insert(name.to_owned(), json!(mid));
-    figures.insert(
-        format!("{name}_spread"),
-        json!([values[0], mid, values[values.len() - 1]]),
-    );
+    figures.insert(format!("{name}_spread"), json!([values[0], mid, values[values.len() - 1]]));
     Value::Object(figures)
 }
 
@@ -528,18 +494,12 @@ async fn stream_child(url: &str, total: u64) {
 /// `create_many` at concurrency 16 over concurrency 1, against a server adding 5 ms.
 async fn bulk_speedup(url: &str, creates: usize, runs: usize) -> Value {
     let org = client(url).invitations("bench", "total-0");
-    let emails: Vec<String> = (0..creates)
-        .map(|i| format!("bulk{i}@example.com"))
-        .collect();
+    let emails: Vec<String> = (0..creates).map(|i| format!("bulk{i}@example.com")).collect();
     let mut ratios = Vec::new();
     for _ in 0..runs {
         let mut elapsed = Vec::new();
         for concurrency in [1, 16] {
-            let report = org
-                .create_many(emails.clone())
-                .concurrency(concurrency)
-                .send()
-                .await;
+            let report = org.create_many(emails.clone()).concurrency(concurrency).send().await;
             assert_eq!(report.created, creates, "{report}");
             elapsed.push(report.elapsed.as_secs_f64());
         }
@@ -569,18 +529,13 @@ fn decode(iterations: usize, runs: usize) -> Value {
     };
     generated();
     by_hand();
-    let ratios: Vec<f64> = (0..runs)
-        .map(|_| timed(&by_hand) / timed(&generated))
-        .collect();
+    let ratios: Vec<f64> = (0..runs).map(|_| timed(&by_hand) / timed(&generated)).collect();
     json!({ "decode": median(ratios) })
 }
 
 /// Milliseconds for `build_tools::render` on the committed spec.
 fn codegen(runs: usize) -> Value {
-    let spec_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../invitations-client/invitations.yaml"
-    );
+    let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../invitations-client/invitations.yaml");
     let spec = std::fs::read_to_string(spec_path).expect("spec");
     let times: Vec<f64> = (0..runs)
         .map(|_| {
@@ -616,18 +571,12 @@ async fn main() {
     {
         // Its own single-threaded runtime: leave this one's worker threads out of it.
         let (kind, url, n) = (kind.clone(), url.clone(), n.parse().expect("N"));
-        std::thread::spawn(move || count_child(&kind, &url, n))
-            .join()
-            .expect("count");
+        std::thread::spawn(move || count_child(&kind, &url, n)).join().expect("count");
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only NAME` measures one figure, for working on it.
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     // Whether to measure `name`; says so on stderr when it does.
     let wanted = |name: &str| {
         let wanted = only.as_deref().is_none_or(|o| o == name);
@@ -636,11 +585,8 @@ async fn main() {
         }
         wanted
     };
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .expect("--out FILE");
+    let out =
+        args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).expect("--out FILE");
 
     let server = Server::start(0);
     let slow_server = Server::start(5);
@@ -667,17 +613,8 @@ async fn main() {
         add(stream_throughput(&server.url, total, if quick { 1 } else { 9 }).await);
     }
     if wanted("stream_memory") {
-        let (small, big) = if quick {
-            (1_000, 20_000)
-        } else {
-            (10_000, 1_000_000)
-        };
-        add(stream_memory(
-            &server.url,
-            small,
-            big,
-            if quick { 1 } else { 3 },
-        ));
+        let (small, big) = if quick { (1_000, 20_000) } else { (10_000, 1_000_000) };
+        add(stream_memory(&server.url, small, big, if quick { 1 } else { 3 }));
     }
     if wanted("bulk_speedup") {
         let (creates, bulk_runs) = if quick { (160, 1) } else { (10_000, 3) };

@@ -190,14 +190,9 @@ async fn run_all(rig: &mut Rig, sizes: &Sizes) -> ExitCode {
         let result = bulk_under(rig, place, &toxic, sizes.bulk_rows).await;
         report(&name, started, result);
     }
-    for toxic in [
-        reset_peer(Stream::Downstream),
-        limit_data(Stream::Downstream),
-    ] {
-        let name = format!(
-            "revocation plan of {} under {} on the API",
-            sizes.revoke_rows, toxic.name
-        );
+    for toxic in [reset_peer(Stream::Downstream), limit_data(Stream::Downstream)] {
+        let name =
+            format!("revocation plan of {} under {} on the API", sizes.revoke_rows, toxic.name);
         let started = Instant::now();
         let result = revoke_under(rig, &toxic, sizes).await;
         report(&name, started, result);
@@ -210,10 +205,7 @@ async fn run_all(rig: &mut Rig, sizes: &Sizes) -> ExitCode {
     let result = or_existing_race(rig, sizes).await;
     report(&name, started, result);
 
-    let name = format!(
-        "Keycloak killed (kill -9) during a bulk run of {}",
-        sizes.kill_rows
-    );
+    let name = format!("Keycloak killed (kill -9) during a bulk run of {}", sizes.kill_rows);
     let started = Instant::now();
     let result = killed_mid_bulk(rig, sizes.kill_rows).await;
     report(&name, started, result);
@@ -224,11 +216,7 @@ async fn run_all(rig: &mut Rig, sizes: &Sizes) -> ExitCode {
     report(&name, started, result);
 
     println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// Which proxy a toxic goes on.
@@ -252,13 +240,7 @@ fn toxic(kind: &'static str, stream: Stream, toxicity: f32, attributes: Value) -
         Stream::Upstream => "up",
         Stream::Downstream => "down",
     };
-    Toxic {
-        name: format!("{kind}_{way}"),
-        kind,
-        stream,
-        toxicity,
-        attributes,
-    }
+    Toxic { name: format!("{kind}_{way}"), kind, stream, toxicity, attributes }
 }
 
 /// Connections reset 300 ms after they open, on a fifth of them.
@@ -276,12 +258,7 @@ fn limit_data(stream: Stream) -> Toxic {
 fn toxics(sizes: &Sizes) -> Vec<(Place, Toxic)> {
     use Stream::{Downstream, Upstream};
     let latency = |stream, toxicity| {
-        toxic(
-            "latency",
-            stream,
-            toxicity,
-            json!({ "latency": 100, "jitter": 100 }),
-        )
+        toxic("latency", stream, toxicity, json!({ "latency": 100, "jitter": 100 }))
     };
     // Data held, then the connection closed after 2 s.
     let timeout = |stream, toxicity| toxic("timeout", stream, toxicity, json!({ "timeout": 2000 }));
@@ -340,18 +317,10 @@ impl Rig {
     /// A new organization for one scenario.
     async fn new_org(&mut self) -> Result<String, Error> {
         self.orgs_made += 1;
-        let admin = Admin::sign_in(
-            self.keycloak.url(),
-            ADMIN_USER,
-            self.keycloak.admin_password(),
-        )
-        .await?;
+        let admin =
+            Admin::sign_in(self.keycloak.url(), ADMIN_USER, self.keycloak.admin_password()).await?;
         admin
-            .create_org(
-                &self.description.realm,
-                &format!("chaos-{}", self.orgs_made),
-                &ROLES,
-            )
+            .create_org(&self.description.realm, &format!("chaos-{}", self.orgs_made), &ROLES)
             .await
     }
 
@@ -372,11 +341,7 @@ impl Rig {
         .await?;
         let response = self
             .http
-            .get(format!(
-                "{}/realms/{}/orgs/{org}/invitations",
-                self.keycloak.url(),
-                d.realm
-            ))
+            .get(format!("{}/realms/{}/orgs/{org}/invitations", self.keycloak.url(), d.realm))
             .query(&[("first", "0"), ("max", "100000")])
             .bearer_auth(token)
             .send()
@@ -444,11 +409,7 @@ impl Run {
             .collect::<Result<_, _>>()
             .map_err(|e| format!("unreadable --json output: {e}"))?;
         let summary = lines.pop().ok_or("no output")?;
-        Ok(Run {
-            code,
-            items: lines,
-            summary,
-        })
+        Ok(Run { code, items: lines, summary })
     }
 
     fn count(&self, field: &str) -> u64 {
@@ -457,18 +418,11 @@ impl Run {
 
     /// Items that failed although their request may have reached the server.
     fn failed_maybe_sent(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|i| i["may_have_been_sent"] == true)
-            .count()
+        self.items.iter().filter(|i| i["may_have_been_sent"] == true).count()
     }
 
     fn first_error(&self) -> String {
-        self.items
-            .iter()
-            .find_map(|i| i["error"].as_str())
-            .unwrap_or("none")
-            .to_owned()
+        self.items.iter().find_map(|i| i["error"].as_str()).unwrap_or("none").to_owned()
     }
 }
 
@@ -476,12 +430,8 @@ impl Run {
 async fn bulk(rig: &Rig, org: &str, file: &std::path::Path) -> Result<Run, Error> {
     let path = file.to_str().ok_or("a temporary path that is not UTF-8")?;
     let concurrency = CONCURRENCY.to_string();
-    let (code, stdout) = rig
-        .cli(
-            org,
-            &["--json", "bulk", path, "--concurrency", &concurrency],
-        )
-        .await?;
+    let (code, stdout) =
+        rig.cli(org, &["--json", "bulk", path, "--concurrency", &concurrency]).await?;
     Run::parse(code, &stdout)
 }
 
@@ -593,28 +543,19 @@ async fn revoke_under(rig: &mut Rig, toxic: &Toxic, sizes: &Sizes) -> Result<Str
     if made.code != 0 {
         return Err(format!("setting up: {}", made.first_error()).into());
     }
-    let (_, plan) = rig
-        .cli(&org, &["revoke", "--domain", "gone.example", "--dry-run"])
-        .await?;
+    let (_, plan) = rig.cli(&org, &["revoke", "--domain", "gone.example", "--dry-run"]).await?;
     let plan_file = temp_file(&plan)?;
-    let plan_path = plan_file
-        .path()
-        .to_str()
-        .ok_or("a path that is not UTF-8")?;
+    let plan_path = plan_file.path().to_str().ok_or("a path that is not UTF-8")?;
     let planned = plan.lines().filter(|l| !l.starts_with('#')).count();
     if planned != sizes.revoke_rows {
         return Err(format!("the plan lists {planned}, not {}", sizes.revoke_rows).into());
     }
     rig.api.add(toxic).await?;
-    let applied = rig
-        .cli(&org, &["--json", "revoke", "--ids", plan_path])
-        .await;
+    let applied = rig.cli(&org, &["--json", "revoke", "--ids", plan_path]).await;
     rig.api.remove(&toxic.name).await?;
     let (code, stdout) = applied?;
     let applied = Run::parse(code, &stdout)?;
-    let again = rig
-        .cli(&org, &["--json", "revoke", "--ids", plan_path])
-        .await?;
+    let again = rig.cli(&org, &["--json", "revoke", "--ids", plan_path]).await?;
     let again = Run::parse(again.0, &again.1)?;
     exactly(rig, &org, &kept).await?;
     let deleted = applied.count("deleted") + applied.count("already_gone");
@@ -649,12 +590,7 @@ async fn or_existing_race(rig: &mut Rig, sizes: &Sizes) -> Result<String, Error>
     let emails: BTreeSet<String> = (0..sizes.or_existing_emails)
         .map(|i| format!("race-{}-{i}@example.com", rig.orgs_made))
         .collect();
-    let latency = toxic(
-        "latency",
-        Stream::Upstream,
-        1.0,
-        json!({ "latency": 20, "jitter": 20 }),
-    );
+    let latency = toxic("latency", Stream::Upstream, 1.0, json!({ "latency": 20, "jitter": 20 }));
     rig.api.add(&latency).await?;
     let me = std::env::current_exe()?;
     let d = &rig.description;
@@ -695,9 +631,7 @@ async fn or_existing_race(rig: &mut Rig, sizes: &Sizes) -> Result<String, Error>
             let answer: Value = serde_json::from_str(line)?;
             let email = answer["email"].as_str().unwrap_or_default();
             if ids.get(email).map(String::as_str) != answer["id"].as_str() {
-                return Err(
-                    format!("a worker was told {line}; the server holds another id").into(),
-                );
+                return Err(format!("a worker was told {line}; the server holds another id").into());
             }
             if answer["created"] == true {
                 created += 1;
@@ -713,10 +647,7 @@ async fn or_existing_race(rig: &mut Rig, sizes: &Sizes) -> Result<String, Error>
         )
         .into());
     }
-    Ok(format!(
-        "{} invitations; {created} answers created, {existing} existing",
-        ids.len()
-    ))
+    Ok(format!("{} invitations; {created} answers created, {existing} existing", ids.len()))
 }
 
 /// One worker of [`or_existing_race`]: prints `{"email","id","created"}` for each email.
@@ -742,10 +673,7 @@ async fn or_existing_worker(emails: &[String]) -> ExitCode {
         match answer {
             Ok(invited) => {
                 let created = matches!(invited, Invited::Created(_));
-                println!(
-                    "{}",
-                    json!({ "email": email, "id": invited.id(), "created": created })
-                );
+                println!("{}", json!({ "email": email, "id": invited.id(), "created": created }));
             }
             Err(e) => {
                 println!("{}", json!({ "email": email, "error": e.to_string() }));
@@ -767,9 +695,8 @@ async fn killed_mid_bulk(rig: &mut Rig, n: usize) -> Result<String, Error> {
     let (text, emails) = rows(&format!("kill-{}", rig.orgs_made), n);
     let file = temp_file(&text)?;
     let group = rig.keycloak.group_id().ok_or("Keycloak is not running")?;
-    let ((first, ended), killed) = tokio::join!(
-        async { (bulk(rig, &org, file.path()).await, Instant::now()) },
-        async {
+    let ((first, ended), killed) =
+        tokio::join!(async { (bulk(rig, &org, file.path()).await, Instant::now()) }, async {
             // Mid-run: once a fifth of the rows are stored (or after a minute at most).
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(60) {
@@ -780,20 +707,15 @@ async fn killed_mid_bulk(rig: &mut Rig, n: usize) -> Result<String, Error> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             kill_after(group, Duration::ZERO).await
-        }
-    );
+        });
     rig.keycloak.restart().await?;
     let first = first?;
     if ended < killed {
         return Err("the run ended before Keycloak was killed: too few rows".into());
     }
     // An item that failed saying nothing was sent must not be on the server.
-    let after_restart: BTreeSet<String> = rig
-        .stored(&org)
-        .await?
-        .into_iter()
-        .map(|(_, email)| email)
-        .collect();
+    let after_restart: BTreeSet<String> =
+        rig.stored(&org).await?.into_iter().map(|(_, email)| email).collect();
     for item in &first.items {
         let email = item["email"].as_str().unwrap_or_default().to_lowercase();
         if item["may_have_been_sent"] == false && after_restart.contains(&email) {
@@ -827,10 +749,8 @@ async fn killed_mid_token(rig: &mut Rig, n: usize) -> Result<String, Error> {
     let slow = toxic("latency", Stream::Upstream, 1.0, json!({ "latency": 3000 }));
     rig.token.add(&slow).await?;
     let group = rig.keycloak.group_id().ok_or("Keycloak is not running")?;
-    let (first, _) = tokio::join!(
-        bulk(rig, &org, file.path()),
-        kill_after(group, Duration::from_millis(1500))
-    );
+    let (first, _) =
+        tokio::join!(bulk(rig, &org, file.path()), kill_after(group, Duration::from_millis(1500)));
     let restarted = rig.keycloak.restart().await;
     rig.token.remove(&slow.name).await?;
     restarted?;
@@ -932,21 +852,8 @@ async fn measure_load(rig: &mut Rig, rows: usize) -> ExitCode {
     // Then every setting twice, the second time in reverse order, so that the server's
     // drift (its JIT, its growing tables) weighs on each alike; the table gives the mean.
     let runs: Vec<(Option<usize>, Setting)> = std::iter::once((None, Setting::Fixed(16)))
-        .chain(
-            settings
-                .iter()
-                .copied()
-                .enumerate()
-                .map(|(i, s)| (Some(i), s)),
-        )
-        .chain(
-            settings
-                .iter()
-                .copied()
-                .enumerate()
-                .rev()
-                .map(|(i, s)| (Some(i), s)),
-        )
+        .chain(settings.iter().copied().enumerate().map(|(i, s)| (Some(i), s)))
+        .chain(settings.iter().copied().enumerate().rev().map(|(i, s)| (Some(i), s)))
         .collect();
     let mut measured: Vec<Vec<Measure>> = vec![Vec::new(); settings.len()];
     println!(
@@ -965,9 +872,8 @@ async fn measure_load(rig: &mut Rig, rows: usize) -> ExitCode {
             }
         };
         let org = client.invitations(&rig.description.realm, org);
-        let emails: Vec<String> = (0..rows)
-            .map(|i| format!("load-{}-{i}@example.com", rig.orgs_made))
-            .collect();
+        let emails: Vec<String> =
+            (0..rows).map(|i| format!("load-{}-{i}@example.com", rig.orgs_made)).collect();
         let keycloak_cpu = rig.keycloak.group_id().map(group_cpu_seconds);
         let own_cpu = own_cpu_seconds();
         let started = Instant::now();
@@ -992,9 +898,7 @@ async fn measure_load(rig: &mut Rig, rows: usize) -> ExitCode {
         let at = |q: f64| {
             latencies
                 .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .map_or("-".to_owned(), |d| {
-                    format!("{:.0}", d.as_secs_f64() * 1000.0)
-                })
+                .map_or("-".to_owned(), |d| format!("{:.0}", d.as_secs_f64() * 1000.0))
         };
         if done != rows {
             eprintln!("chaos: {setting}: {done} of {rows} created");

@@ -71,11 +71,7 @@ async fn main() -> ExitCode {
     for versions in VERIFIED {
         let outcome = serve(versions, port, command).await;
         let passed = outcome == ExitCode::SUCCESS;
-        println!(
-            "{} {}",
-            if passed { "ok  " } else { "FAIL" },
-            versions.name()
-        );
+        println!("{} {}", if passed { "ok  " } else { "FAIL" }, versions.name());
         if !passed {
             failed.push(versions.name());
         }
@@ -84,17 +80,9 @@ async fn main() -> ExitCode {
         "{} passed, {} failed{}",
         VERIFIED.len() - failed.len(),
         failed.len(),
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", failed.join(", "))
-        }
+        if failed.is_empty() { String::new() } else { format!(": {}", failed.join(", ")) }
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn usage() -> ExitCode {

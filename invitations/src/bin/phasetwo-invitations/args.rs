@@ -31,12 +31,7 @@ pub struct Cli {
     #[arg(long, env = "PHASETWO_CLIENT_ID", global = true)]
     pub client_id: Option<String>,
     /// Client secret for the client-credentials grant.
-    #[arg(
-        long,
-        env = "PHASETWO_CLIENT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "PHASETWO_CLIENT_SECRET", hide_env_values = true, global = true)]
     pub client_secret: Option<String>,
     /// Realm of the client-credentials token endpoint.
     #[arg(

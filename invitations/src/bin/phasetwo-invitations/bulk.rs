@@ -47,20 +47,8 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
             let where_from = |index: usize| format!("line {}", lines[index]);
             finish(run.stream(), total, report.as_deref(), out, where_from).await
         }
-        BulkCommand::Revoke {
-            email,
-            domain,
-            search,
-            all,
-            ids,
-            dry_run,
-            concurrency,
-            report,
-        } => {
-            let here = PlanScope {
-                realm: org.realm().to_owned(),
-                org: org.org_id().to_owned(),
-            };
+        BulkCommand::Revoke { email, domain, search, all, ids, dry_run, concurrency, report } => {
+            let here = PlanScope { realm: org.realm().to_owned(), org: org.org_id().to_owned() };
             let (revoke, lines) = match ids {
                 Some(file) => {
                     let text = read_input(&file)?;
@@ -102,23 +90,18 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                     }
                     // The library's refusals of a selection, in the tool's words: its flags,
                     // not the library's methods.
-                    let plan = select
-                        .plan_revocation()
-                        .await
-                        .map_err(|e| match e.field() {
-                            Some(field @ ("search" | "domain")) => Failure::usage(format!(
-                                "--{field} is blank; give --all to select every invitation"
-                            )),
-                            _ => Failure::from(e),
-                        })?;
+                    let plan = select.plan_revocation().await.map_err(|e| match e.field() {
+                        Some(field @ ("search" | "domain")) => Failure::usage(format!(
+                            "--{field} is blank; give --all to select every invitation"
+                        )),
+                        _ => Failure::from(e),
+                    })?;
                     if dry_run {
                         out.show(&PlanHeader(&here))?;
                         for invitation in plan.invitations() {
                             out.show(&Row(invitation.into()))?;
                         }
-                        out.show(&PlanSummary {
-                            would_revoke: plan.invitations().len(),
-                        })?;
+                        out.show(&PlanSummary { would_revoke: plan.invitations().len() })?;
                         return Ok(Exit::Success.code());
                     }
                     (plan.apply(), None)
@@ -128,14 +111,8 @@ pub async fn run(command: BulkCommand, org: &OrgInvitations, out: &Output) -> Re
                 Some(lines) => format!("line {}", lines[index]),
                 None => format!("item {}", index + 1),
             };
-            finish(
-                revoke.concurrency(concurrency).stream(),
-                0,
-                report.as_deref(),
-                out,
-                where_from,
-            )
-            .await
+            finish(revoke.concurrency(concurrency).stream(), 0, report.as_deref(), out, where_from)
+                .await
         }
     }
 }
@@ -297,11 +274,7 @@ async fn finish(
             format!("  {}: {which}: {}", where_from(f.index), f.error)
         })
         .collect();
-    out.show(&Summary {
-        summary: report.to_string(),
-        report: &report,
-        failures,
-    })?;
+    out.show(&Summary { summary: report.to_string(), report: &report, failures })?;
     Ok(match (report.not_attempted > 0, stop_code) {
         // The run stopped early: say why, as the error's own code.
         (true, Some(code)) => code,

@@ -20,23 +20,14 @@ const MEANINGS: [(Exit, &str); 8] = [
     (Exit::Success, "success"),
     (Exit::ItemsFailed, "some items of a bulk run failed"),
     (Exit::Usage, "usage error or invalid input"),
-    (
-        Exit::Auth,
-        "authentication or permission (401, 403, token endpoint)",
-    ),
+    (Exit::Auth, "authentication or permission (401, 403, token endpoint)"),
     (Exit::NotFound, "not found (404)"),
     (
         Exit::ServerOrNetwork,
         "server or network (5xx, 429, a redirect, timeout, broken connection, unreadable answer)",
     ),
-    (
-        Exit::AlreadyThere,
-        "already invited, or already a member (409)",
-    ),
-    (
-        Exit::Refused,
-        "the server refused the request (400, another 409)",
-    ),
+    (Exit::AlreadyThere, "already invited, or already a member (409)"),
+    (Exit::Refused, "the server refused the request (400, another 409)"),
 ];
 
 impl Exit {

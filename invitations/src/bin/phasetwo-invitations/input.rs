@@ -76,10 +76,7 @@ pub struct PlanFile {
 /// makes them UUIDs) is refused with its number: an email list given by mistake revokes
 /// nothing and says so.
 pub fn parse_ids(text: &str) -> Result<PlanFile, String> {
-    let mut plan = PlanFile {
-        scope: None,
-        ids: Vec::new(),
-    };
+    let mut plan = PlanFile { scope: None, ids: Vec::new() };
     let scope = |json: &str, number: usize| {
         serde_json::from_str::<PlanScope>(json)
             .map_err(|e| format!("line {number}: the plan's header is not readable: {e}"))
@@ -110,10 +107,7 @@ pub fn parse_ids(text: &str) -> Result<PlanFile, String> {
                 },
             }
         } else {
-            line.split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
+            line.split_whitespace().next().unwrap_or_default().to_owned()
         };
         if uuid::Uuid::try_parse(&id).is_err() {
             return Err(format!(
@@ -133,12 +127,7 @@ enum Column {
 }
 
 fn split_list(value: &str, separator: char) -> Vec<String> {
-    value
-        .split(separator)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect()
+    value.split(separator).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect()
 }
 
 fn parse_csv(
@@ -217,10 +206,7 @@ mod tests {
         assert_eq!((items[0].0, items[1].0), (2, 3), "lines count the header");
         let items: Vec<_> = items.into_iter().map(|(_, i)| i).collect();
         assert_eq!(items[0].roles, ["member", "admin"]);
-        assert_eq!(
-            items[0].redirect_uri.as_deref(),
-            Some("https://app.example.com/")
-        );
+        assert_eq!(items[0].redirect_uri.as_deref(), Some("https://app.example.com/"));
         assert_eq!(items[0].attributes["team"], ["blue"]);
         assert_eq!(items[1], NewInvitation::new("b@x.io"));
     }
@@ -253,16 +239,10 @@ mod tests {
         let text = format!(
             "# plan {{\"realm\":\"acme\",\"org\":\"o1\"}}\n{ID_A}  a@x.io  2026-11-26T06:21Z  member\n\n{ID_B}  b@x.io  -  \n# 2 would be revoked\n"
         );
-        let scope = PlanScope {
-            realm: "acme".into(),
-            org: "o1".into(),
-        };
+        let scope = PlanScope { realm: "acme".into(), org: "o1".into() };
         assert_eq!(
             parse_ids(&text).unwrap(),
-            PlanFile {
-                scope: Some(scope.clone()),
-                ids: vec![(2, ID_A.into()), (4, ID_B.into())]
-            }
+            PlanFile { scope: Some(scope.clone()), ids: vec![(2, ID_A.into()), (4, ID_B.into())] }
         );
         let json = format!(
             "{{\"plan\":{{\"realm\":\"acme\",\"org\":\"o1\"}}}}\n{{\"id\":\"{ID_A}\",\"email\":\"a@x.io\"}}\n{{\"would_revoke\":1}}\n"
@@ -272,11 +252,7 @@ mod tests {
         assert_eq!(read.ids, [(2, ID_A.to_owned())]);
         // A list of ids without a header is one the user made.
         assert_eq!(parse_ids(ID_B).unwrap().scope, None);
-        assert!(
-            parse_ids("{\"email\":\"a@x.io\"}\n")
-                .unwrap_err()
-                .starts_with("line 1")
-        );
+        assert!(parse_ids("{\"email\":\"a@x.io\"}\n").unwrap_err().starts_with("line 1"));
     }
 
     #[test]
@@ -290,15 +266,7 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_ragged_rows_are_errors() {
-        assert!(
-            parse("email,team\na@x.io,blue\n")
-                .unwrap_err()
-                .contains("`team`")
-        );
-        assert!(
-            parse("email,roles\na@x.io,member,extra\n")
-                .unwrap_err()
-                .contains("line 2")
-        );
+        assert!(parse("email,team\na@x.io,blue\n").unwrap_err().contains("`team`"));
+        assert!(parse("email,roles\na@x.io,member,extra\n").unwrap_err().contains("line 2"));
     }
 }

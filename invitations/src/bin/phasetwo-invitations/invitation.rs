@@ -102,13 +102,7 @@ impl Show for Resent<'_> {
 /// Runs one command on invitations one by one; returns the exit code.
 pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result<u8, Failure> {
     match command {
-        Command::List {
-            search,
-            domain,
-            page_size,
-            limit,
-            sort,
-        } => {
+        Command::List { search, domain, page_size, limit, sort } => {
             let at_most = limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
             let mut invitations: std::pin::Pin<Box<dyn Stream<Item = _> + Send>> = match domain {
                 // An exact domain is the library's selection rule, as `revoke --domain` uses it.
@@ -155,9 +149,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             show_header(&mut header)?;
         }
         Command::Get { id } => out.show(&Details((&org.get(&id).await?).into()))?,
-        Command::Count => out.show(&Count {
-            count: org.count().await?,
-        })?,
+        Command::Count => out.show(&Count { count: org.count().await? })?,
         Command::Create {
             email,
             roles,
@@ -201,10 +193,7 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
                 Err(e) if ignore_missing && e.is_not_found() => true,
                 Err(e) => return Err(e.into()),
             };
-            out.show(&Deleted {
-                deleted: &id,
-                already_gone,
-            })?;
+            out.show(&Deleted { deleted: &id, already_gone })?;
         }
         Command::Resend { id } => {
             org.resend(&id).await?;

@@ -52,13 +52,9 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
         _ => None,
     };
     let builder = Client::builder_from_vars(lookup).map_err(|e| {
-        Failure::usage(format!(
-            "{e} (or the flags --url, --token, --client-id, --client-secret)"
-        ))
+        Failure::usage(format!("{e} (or the flags --url, --token, --client-id, --client-secret)"))
     })?;
-    Ok(builder
-        .allow_insecure_http(cli.allow_insecure_http)
-        .build()?)
+    Ok(builder.allow_insecure_http(cli.allow_insecure_http).build()?)
 }
 
 fn org(cli: &Cli) -> Result<OrgInvitations, Failure> {
@@ -67,9 +63,7 @@ fn org(cli: &Cli) -> Result<OrgInvitations, Failure> {
         .realm
         .as_deref()
         .ok_or_else(|| Failure::usage("missing --realm (or PHASETWO_REALM)"))?;
-    let org = cli
-        .org
-        .as_deref()
-        .ok_or_else(|| Failure::usage("missing --org (or PHASETWO_ORG)"))?;
+    let org =
+        cli.org.as_deref().ok_or_else(|| Failure::usage("missing --org (or PHASETWO_ORG)"))?;
     Ok(client.invitations(realm, org))
 }

@@ -155,11 +155,8 @@ pub struct Details<'a>(pub InvitationView<'a>);
 impl Show for Details<'_> {
     fn text(&self) -> String {
         let i = &self.0;
-        let attributes: Vec<String> = i
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.join(";")))
-            .collect();
+        let attributes: Vec<String> =
+            i.attributes.iter().map(|(k, v)| format!("{k}={}", v.join(";"))).collect();
         [
             ("id", i.id),
             ("email", i.email),
