@@ -7,142 +7,69 @@ use std::time::Duration;
 
 use phasetwo_invitations_testing::{FakeServer, Permission, SeededInvitation, ServerDescription};
 
-const HELP: &str = "\
-usage: phasetwo-fake [OPTIONS]
-
-Serves the built-in Phase Two server on 127.0.0.1 until interrupted, and prints one JSON line
-describing what it seeded, with the field names `cargo xtask phasetwo-server` uses for the real
-server (url, realm, org, token, other_org, roles, client_id, client_secret, view_client_id,
-view_client_secret, view_token, member_email, members, invitee_email, invitee_token,
-invitations, token_lifetime_s). Every option has a default, so no option is needed.
-
-options:
-  --addr HOST:PORT            where to listen (default 127.0.0.1:0, a free port)
-  --realm NAME                the realm (demo)
-  --org ID                    the organization (demo-org)
-  --other-org ID              a second organization, with the same roles (demo-other-org)
-  --role NAME                 a role of both organizations; repeat for more (member, admin).
-                              Phase Two's built-in organization roles exist as well.
-  --token TOKEN               a bearer token that may view and manage invitations (devtoken)
-  --view-token TOKEN          a bearer token that may only view (viewtoken)
-  --client-id ID              a client whose client-credentials tokens manage (invitations-service)
-  --client-secret SECRET      its secret (devsecret)
-  --view-client-id ID         a client whose tokens only view (invitations-viewer)
-  --view-client-secret SECRET its secret (viewsecret)
-  --token-lifetime SECONDS    lifetime of the tokens the token endpoint issues (300)
-  --member EMAIL              a member of the organization; repeat for more (member@example.com)
-  --invitee EMAIL             a user with a verified email and no membership (invitee@example.com)
-  --invitee-token TOKEN       the invitee's token (invitee-token)
-  --invitation EMAIL          an invitation of the organization; repeat for more (none)
-  -h, --help                  this text
-
-exit codes: 0 after an interrupt, 1 when the address cannot be bound, 2 for a usage error.
-";
-
-/// What to seed, with the defaults of `HELP`.
-#[derive(Debug)]
+/// Serves the built-in Phase Two server on 127.0.0.1 until interrupted, and prints one JSON
+/// line describing what it seeded, with the field names `cargo xtask phasetwo-server` uses for
+/// the real server. Every option has a default, so no option is needed.
+///
+/// Exit codes: 0 after an interrupt, 1 when the address cannot be bound, 2 for a usage error.
+#[derive(Debug, clap::Parser)]
+#[command(name = "phasetwo-fake", version)]
 struct Options {
+    /// Where to listen (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
+    /// The realm.
+    #[arg(long, default_value = "demo")]
     realm: String,
+    /// The organization.
+    #[arg(long, default_value = "demo-org")]
     org: String,
+    /// A second organization, with the same roles.
+    #[arg(long, default_value = "demo-other-org")]
     other_org: String,
+    /// A role of both organizations; repeat for more. Phase Two's built-in organization roles
+    /// exist as well.
+    #[arg(long = "role", default_values = ["member", "admin"])]
     roles: Vec<String>,
+    /// A bearer token that may view and manage invitations.
+    #[arg(long, default_value = "devtoken")]
     token: String,
+    /// A bearer token that may only view.
+    #[arg(long, default_value = "viewtoken")]
     view_token: String,
+    /// A client whose client-credentials tokens manage invitations.
+    #[arg(long, default_value = "invitations-service")]
     client_id: String,
+    /// Its secret.
+    #[arg(long, default_value = "devsecret")]
     client_secret: String,
+    /// A client whose tokens only view.
+    #[arg(long, default_value = "invitations-viewer")]
     view_client_id: String,
+    /// Its secret.
+    #[arg(long, default_value = "viewsecret")]
     view_client_secret: String,
-    token_lifetime: Duration,
+    /// Lifetime in seconds of the tokens the token endpoint issues.
+    #[arg(long = "token-lifetime", default_value_t = 300)]
+    token_lifetime_s: u64,
+    /// A member of the organization; repeat for more.
+    #[arg(long = "member", default_values = ["member@example.com"])]
     members: Vec<String>,
+    /// A user with a verified email and no membership.
+    #[arg(long, default_value = "invitee@example.com")]
     invitee: String,
+    /// The invitee's token.
+    #[arg(long, default_value = "invitee-token")]
     invitee_token: String,
+    /// An invitation of the organization; repeat for more.
+    #[arg(long = "invitation")]
     invitations: Vec<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        let text = |s: &str| s.to_owned();
-        Options {
-            addr: ([127, 0, 0, 1], 0).into(),
-            realm: text("demo"),
-            org: text("demo-org"),
-            other_org: text("demo-other-org"),
-            roles: vec![text("member"), text("admin")],
-            token: text("devtoken"),
-            view_token: text("viewtoken"),
-            client_id: text("invitations-service"),
-            client_secret: text("devsecret"),
-            view_client_id: text("invitations-viewer"),
-            view_client_secret: text("viewsecret"),
-            token_lifetime: Duration::from_secs(300),
-            members: vec![text("member@example.com")],
-            invitee: text("invitee@example.com"),
-            invitee_token: text("invitee-token"),
-            invitations: Vec::new(),
-        }
-    }
-}
-
-/// Reads the flags; `Ok(None)` asks for the help text.
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options::default();
-    // A repeatable flag given once replaces its default list.
-    let (mut roles, mut members) = (Vec::new(), Vec::new());
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => {
-                options.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
-            }
-            "--realm" => options.realm = value,
-            "--org" => options.org = value,
-            "--other-org" => options.other_org = value,
-            "--role" => roles.push(value),
-            "--token" => options.token = value,
-            "--view-token" => options.view_token = value,
-            "--client-id" => options.client_id = value,
-            "--client-secret" => options.client_secret = value,
-            "--view-client-id" => options.view_client_id = value,
-            "--view-client-secret" => options.view_client_secret = value,
-            "--token-lifetime" => {
-                let seconds: u64 =
-                    value.parse().map_err(|e| format!("--token-lifetime {value}: {e}"))?;
-                options.token_lifetime = Duration::from_secs(seconds);
-            }
-            "--member" => members.push(value),
-            "--invitee" => options.invitee = value,
-            "--invitee-token" => options.invitee_token = value,
-            "--invitation" => options.invitations.push(value),
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    if !roles.is_empty() {
-        options.roles = roles;
-    }
-    if !members.is_empty() {
-        options.members = members;
-    }
-    Ok(Some(options))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("phasetwo-fake: {e}\n(phasetwo-fake --help lists the options)");
-            return ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
+    let token_lifetime = Duration::from_secs(options.token_lifetime_s);
     let server = match FakeServer::start_on(options.addr).await {
         Ok(server) => server,
         Err(e) => {
@@ -160,7 +87,7 @@ async fn main() -> ExitCode {
         (&options.client_id, &options.client_secret, Permission::Manage),
         (&options.view_client_id, &options.view_client_secret, Permission::View),
     ] {
-        server.add_client(realm, id, secret, permission, options.token_lifetime);
+        server.add_client(realm, id, secret, permission, token_lifetime);
     }
     for member in &options.members {
         server.add_member(realm, &options.org, member);
@@ -189,7 +116,7 @@ async fn main() -> ExitCode {
         member_email: options.members.first().cloned().unwrap_or_default(),
         invitee_email: options.invitee.clone(),
         invitee_token: options.invitee_token.clone(),
-        token_lifetime_s: options.token_lifetime.as_secs(),
+        token_lifetime_s: options.token_lifetime_s,
         members: options.members.clone(),
         invitations,
         keycloak: None,
