@@ -169,15 +169,46 @@ impl ListInvitations {
     /// empty is skipped, and after [`MAX_PAGES_WITHOUT_NEWS`] of them in a row the stream
     /// fails with [`ErrorKind::RepeatedPage`].
     pub fn pages(self) -> impl Stream<Item = Result<Vec<Invitation>, Error>> + Send + 'static {
+        self.fresh_pages().map_ok(FreshPage::into_vec)
+    }
+
+    /// All invitations, one by one, fetched page by page as the stream is read.
+    pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
+        OneByOne { pages: Box::pin(self.fresh_pages()), page: Vec::new().into_iter() }
+    }
+
+    fn fresh_pages(self) -> impl Stream<Item = Result<FreshPage, Error>> + Send + 'static {
         stream::try_unfold(Pager::new(self), |mut pager| async move {
             let page = pager.next_page().await?;
             Ok(page.map(|p| (p, pager)))
         })
     }
+}
 
-    /// All invitations, one by one, fetched page by page as the stream is read.
-    pub fn stream(self) -> impl Stream<Item = Result<Invitation, Error>> + Send + 'static {
-        OneByOne { pages: Box::pin(self.pages()), page: Vec::new().into_iter() }
+/// A page as the server sent it, whose first `repeated` invitations were yielded before
+/// (usually the one it shares with the page before). They are dropped as the page is read
+/// rather than removed first, which would move every other invitation of the page.
+struct FreshPage {
+    invitations: Vec<Invitation>,
+    repeated: usize,
+}
+
+impl FreshPage {
+    fn len(&self) -> usize {
+        self.invitations.len() - self.repeated
+    }
+
+    fn into_vec(mut self) -> Vec<Invitation> {
+        self.invitations.drain(..self.repeated);
+        self.invitations
+    }
+
+    fn into_iter(self) -> std::vec::IntoIter<Invitation> {
+        let mut invitations = self.invitations.into_iter();
+        if self.repeated > 0 {
+            invitations.nth(self.repeated - 1);
+        }
+        invitations
     }
 }
 
@@ -189,7 +220,7 @@ struct OneByOne<P> {
     page: std::vec::IntoIter<Invitation>,
 }
 
-impl<P: Stream<Item = Result<Vec<Invitation>, Error>>> Stream for OneByOne<P> {
+impl<P: Stream<Item = Result<FreshPage, Error>>> Stream for OneByOne<P> {
     type Item = Result<Invitation, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -375,7 +406,7 @@ impl Pager {
         ids.iter().any(|id| before.contains(id))
     }
 
-    async fn next_page(&mut self) -> Result<Option<Vec<Invitation>>, Error> {
+    async fn next_page(&mut self) -> Result<Option<FreshPage>, Error> {
         const OP: &str = operation::LIST;
         if self.previous_page.is_none() {
             self.list.check().map_err(|e| e.with_operation(OP))?;
@@ -419,21 +450,28 @@ impl Pager {
 
             let remembered = self.seen.remember_page(&ids, self.list.dedupe_window);
             warn_of_repeats_within(&page, &ids, &remembered.fresh);
-            // Usually nothing repeats but the invitation shared with the page before.
-            let mut fresh: Vec<Invitation> = page
-                .into_iter()
-                .zip(remembered.fresh)
-                .filter_map(|(invitation, fresh)| fresh.then_some(invitation))
-                .collect();
+            // Usually nothing repeats but the invitation shared with the page before, first.
+            let repeated = remembered.fresh.iter().take_while(|fresh| !**fresh).count();
+            let mut fresh = if remembered.fresh[repeated..].iter().all(|fresh| *fresh) {
+                FreshPage { invitations: page, repeated }
+            } else {
+                let invitations = page
+                    .into_iter()
+                    .zip(remembered.fresh)
+                    .filter_map(|(invitation, fresh)| fresh.then_some(invitation))
+                    .collect();
+                FreshPage { invitations, repeated: 0 }
+            };
             if let Some(wanted) = wanted {
-                fresh.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+                let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+                fresh.invitations.truncate(fresh.repeated.saturating_add(wanted));
             }
             self.pages_with_old_repeats =
                 if remembered.old_repeat { self.pages_with_old_repeats + 1 } else { 0 };
             if self.pages_with_old_repeats >= MAX_PAGES_WITHOUT_NEWS {
                 return Err(self.not_paging("brought back invitations listed pages before"));
             }
-            if fresh.is_empty() {
+            if fresh.len() == 0 {
                 if !self.done {
                     self.pages_without_news += 1;
                     if self.pages_without_news >= MAX_PAGES_WITHOUT_NEWS {
