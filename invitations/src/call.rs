@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use futures_util::future::Either;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tracing::{Instrument, field};
@@ -255,7 +254,7 @@ impl Engine {
             }
             attempts += 1;
             let limit = AttemptLimit::new(
-                call.options.attempt_timeout.or(Some(settings.attempt_timeout)),
+                call.options.attempt_timeout.unwrap_or(settings.attempt_timeout),
                 time_left,
             );
             let attempt_span = tracing::debug_span!(
@@ -365,25 +364,21 @@ impl Engine {
 /// ends first.
 #[derive(Clone, Copy)]
 enum AttemptLimit {
-    None,
     Attempt(Duration),
     OperationLeft(Duration),
 }
 
 impl AttemptLimit {
-    fn new(attempt: Option<Duration>, operation_left: Option<Duration>) -> Self {
-        match (attempt, operation_left) {
-            (Some(a), Some(left)) if left < a => AttemptLimit::OperationLeft(left),
-            (None, Some(left)) => AttemptLimit::OperationLeft(left),
-            (Some(a), _) => AttemptLimit::Attempt(a),
-            (None, None) => AttemptLimit::None,
+    fn new(attempt: Duration, operation_left: Option<Duration>) -> Self {
+        match operation_left {
+            Some(left) if left < attempt => AttemptLimit::OperationLeft(left),
+            _ => AttemptLimit::Attempt(attempt),
         }
     }
 
-    fn duration(self) -> Option<Duration> {
+    fn duration(self) -> Duration {
         match self {
-            AttemptLimit::None => None,
-            AttemptLimit::Attempt(d) | AttemptLimit::OperationLeft(d) => Some(d),
+            AttemptLimit::Attempt(d) | AttemptLimit::OperationLeft(d) => d,
         }
     }
 
@@ -394,30 +389,23 @@ impl AttemptLimit {
                 "the operation's time limit ended ({} ms were left for this attempt)",
                 d.as_millis()
             ),
-            _ => format!("no answer within {} ms", self.duration().unwrap_or_default().as_millis()),
+            AttemptLimit::Attempt(d) => format!("no answer within {} ms", d.as_millis()),
         }
     }
 }
 
-/// One attempt under an optional time limit, which covers everything: the token, the
-/// request, and reading the answer, error bodies included. Not an `async fn`: one would hold
-/// `attempt` twice, as its argument and inside the timeout.
+/// One attempt under its time limit, which covers everything: the token, the request, and
+/// reading the answer, error bodies included. Not an `async fn`: one would hold `attempt`
+/// twice, as its argument and inside the timeout.
 fn run_attempt<T>(
     limit: AttemptLimit,
     attempt: impl Future<Output = Result<T, Error>>,
 ) -> impl Future<Output = Result<T, Error>> {
-    match limit.duration() {
-        Some(duration) => {
-            Either::Left(tokio::time::timeout(duration, attempt).map(move |result| {
-                result.unwrap_or_else(|_| {
-                    Err(Error::new(ErrorKind::Timeout)
-                        .with_sent(Sent::Maybe)
-                        .with_detail(limit.why()))
-                })
-            }))
-        }
-        None => Either::Right(attempt),
-    }
+    tokio::time::timeout(limit.duration(), attempt).map(move |result| {
+        result.unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::Timeout).with_sent(Sent::Maybe).with_detail(limit.why()))
+        })
+    })
 }
 
 /// Sends one request through the generated client, converting its failure with the answer's
