@@ -18,7 +18,7 @@ use futures_util::{Stream, StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::adaptive::AdaptiveLimit;
-use crate::create::{CreateInvitation, Invited, same_roles};
+use crate::create::{CreateInvitation, Invited};
 use crate::error::{Error, ErrorKind};
 use crate::org::OrgInvitations;
 use crate::setters::setters;
@@ -520,10 +520,7 @@ impl CreateManyInvitations {
                     }
                     let outcome = if dry_run {
                         match org.find_by_email(&email).await {
-                            Ok(Some(existing)) => Outcome::AlreadyInvited {
-                                other_roles: !same_roles(&existing.roles, request.asked_roles()),
-                                id: existing.id,
-                            },
+                            Ok(Some(existing)) => outcome_of(request.found(existing)),
                             Ok(None) => Outcome::WouldCreate,
                             Err(error) => stop.failed(error),
                         }
@@ -540,16 +537,7 @@ impl CreateManyInvitations {
                             admitted.done(answer.as_ref().is_err_and(overloaded));
                         }
                         match answer {
-                            Ok(Invited::Created(created)) => Outcome::Created {
-                                reconciled: created.reconciled(),
-                                id: created.id().to_owned(),
-                            },
-                            Ok(Invited::Existing(existing)) => {
-                                Outcome::AlreadyInvited { id: existing.id, other_roles: false }
-                            }
-                            Ok(Invited::ExistingWithOtherRoles(existing)) => {
-                                Outcome::AlreadyInvited { id: existing.id, other_roles: true }
-                            }
+                            Ok(invited) => outcome_of(invited),
                             Err(e) if e.kind() == ErrorKind::AlreadyMember => {
                                 Outcome::AlreadyMember
                             }
@@ -565,6 +553,21 @@ impl CreateManyInvitations {
 }
 
 crate::call::awaitable!(CreateManyInvitations => BulkReport);
+
+/// A bulk item's outcome for what its `or_existing()` create found or did.
+fn outcome_of(invited: Invited) -> Outcome {
+    match invited {
+        Invited::Created(created) => {
+            Outcome::Created { reconciled: created.reconciled(), id: created.id().to_owned() }
+        }
+        Invited::Existing(existing) => {
+            Outcome::AlreadyInvited { id: existing.id, other_roles: false }
+        }
+        Invited::ExistingWithOtherRoles(existing) => {
+            Outcome::AlreadyInvited { id: existing.id, other_roles: true }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

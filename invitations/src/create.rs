@@ -255,25 +255,18 @@ impl Invited {
             }
         }
     }
-
-    fn found(invitation: Invitation, asked: &[String]) -> Invited {
-        if same_roles(&invitation.roles, asked) {
-            Invited::Existing(invitation)
-        } else {
-            Invited::ExistingWithOtherRoles(invitation)
-        }
-    }
-}
-
-/// Whether two lists name the same roles, in any order and number of repeats.
-pub(crate) fn same_roles(a: &[String], b: &[String]) -> bool {
-    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
 impl CreateInvitation {
-    /// The roles this invitation asks for.
-    pub(crate) fn asked_roles(&self) -> &[String] {
-        &self.roles
+    /// The email's `existing` invitation, as this create would report it: its roles compared
+    /// with the ones asked for, as sets.
+    pub(crate) fn found(&self, existing: Invitation) -> Invited {
+        let roles = |roles: &[String]| roles.iter().cloned().collect::<BTreeSet<_>>();
+        if roles(&existing.roles) == roles(&self.roles) {
+            Invited::Existing(existing)
+        } else {
+            Invited::ExistingWithOtherRoles(existing)
+        }
     }
 }
 
@@ -304,7 +297,7 @@ impl CreateOrGetInvitation {
                 Err(e) => return Err(e),
             };
             match org.find_by_email_within(&create.email, &options).await? {
-                Some(existing) => return Ok(Invited::found(existing, &create.roles)),
+                Some(existing) => return Ok(create.found(existing)),
                 // Deleted between the 409 and the lookup: try to create it again.
                 None if round < CREATE_OR_GET_ROUNDS => continue,
                 None => return Err(conflict),

@@ -293,6 +293,16 @@ async fn create_or_existing_is_safe_to_repeat() {
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let id = first["id"].as_str().unwrap();
     assert_eq!(stdout(&again).trim(), format!("already invited: {id} for hook@x.io"));
+    // Asked with another role: the same invitation, and the roles it keeps are said.
+    let other =
+        run(&server, &["--json", "create", "hook@x.io", "--role", "admin", "--or-existing"]);
+    let other = &json_lines(&other.await)[0];
+    assert_eq!((&other["id"], &other["other_roles"]), (&first["id"], &serde_json::json!([])));
+    let text = run(&server, &["create", "hook@x.io", "--role", "admin", "--or-existing"]).await;
+    assert_eq!(
+        stdout(&text).trim(),
+        format!("already invited, with other roles (): {id} for hook@x.io")
+    );
     server.add_member("acme", "org-1", "member@x.io");
     let member = run(&server, &["create", "member@x.io", "--or-existing"]).await;
     assert_eq!(code(&member), 6, "already a member stays an error");

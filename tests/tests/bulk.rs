@@ -348,3 +348,44 @@ async fn a_plan_misses_nothing_while_invitations_behind_it_are_removed() {
     assert!(planned.is_subset(&before));
     assert_eq!(planned.len(), plan.invitations().len(), "no invitation twice");
 }
+
+/// An email already invited with other roles is reported as such, in a run and in a dry run,
+/// and its invitation keeps its roles.
+#[tokio::test]
+async fn an_existing_invitation_with_other_roles_is_told_apart() {
+    let fixture = Fixture::start().await;
+    let org = fixture.org();
+    org.create("same@example.com").roles(["member"]).await.unwrap();
+    org.create("other@example.com").roles(["admin"]).await.unwrap();
+    let items = || {
+        ["same@example.com", "other@example.com"].map(|email| NewInvitation {
+            roles: vec!["member".into()],
+            ..NewInvitation::new(email)
+        })
+    };
+    for dry_run in [true, false] {
+        let many = org.create_many(items());
+        let many = if dry_run { many.dry_run() } else { many };
+        let results: Vec<_> = many.stream().collect().await;
+        let other_roles: Vec<_> = results
+            .iter()
+            .map(|item| match &item.outcome {
+                Outcome::AlreadyInvited { other_roles, .. } => (item.email.as_str(), *other_roles),
+                other => panic!("{}: {other:?}", item.email),
+            })
+            .collect();
+        assert_eq!(
+            other_roles,
+            [("same@example.com", false), ("other@example.com", true)],
+            "dry run: {dry_run}"
+        );
+        let line = results[1].to_json();
+        assert_eq!(line["other_roles"], true, "{line}");
+        assert!(results[0].to_json().get("other_roles").is_none());
+    }
+    let report = org.create_many(items()).send().await;
+    assert_eq!((report.already_invited, report.other_roles), (2, 1), "{report}");
+    let kept = fixture.server.invitations("acme", "org-1");
+    let other = kept.iter().find(|i| i.email == "other@example.com").unwrap();
+    assert_eq!(other.roles, BTreeSet::from(["admin".to_owned()]), "unchanged");
+}

@@ -2,7 +2,7 @@
 //! delete, resend.
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use phasetwo_invitations::{Created, Invited, OrgInvitations};
+use phasetwo_invitations::{Created, Invitation, Invited, OrgInvitations};
 use serde::Serialize;
 
 use crate::args::{InvitationCommand as Command, SortKey};
@@ -55,6 +55,17 @@ struct Existing<'a> {
     /// Its roles, when they are not the ones asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     other_roles: Option<&'a [String]>,
+}
+
+impl<'a> Existing<'a> {
+    fn of(found: &'a Invitation, other_roles: bool) -> Self {
+        Existing {
+            id: &found.id,
+            email: &found.email,
+            existed: true,
+            other_roles: other_roles.then_some(found.roles.as_slice()),
+        }
+    }
 }
 
 impl Show for Existing<'_> {
@@ -172,15 +183,9 @@ pub async fn run(command: Command, org: &OrgInvitations, out: &Output) -> Result
             if or_existing {
                 match create.or_existing().await? {
                     Invited::Created(created) => out.show(&CreatedView::from(&created))?,
-                    invited => {
-                        let existing = invited.existing().expect("not created, so found");
-                        let differs = matches!(invited, Invited::ExistingWithOtherRoles(_));
-                        out.show(&Existing {
-                            id: &existing.id,
-                            email: &existing.email,
-                            existed: true,
-                            other_roles: differs.then_some(existing.roles.as_slice()),
-                        })?
+                    Invited::Existing(found) => out.show(&Existing::of(&found, false))?,
+                    Invited::ExistingWithOtherRoles(found) => {
+                        out.show(&Existing::of(&found, true))?
                     }
                 }
             } else {
