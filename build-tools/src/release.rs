@@ -2,7 +2,7 @@
 //! cargo-semver-checks against the last release, and a drill that proves the spec-change path
 //! classifies spec changes correctly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use build_tools::{Result, derive_spec, diff, parse_yaml, paths, workspace_root};
@@ -149,19 +149,24 @@ pub fn drill() -> Result<ExitCode> {
     let upstream = parse_yaml(&read(&root.join(paths::UPSTREAM))?)?;
     let overlay = parse_yaml(&read(&root.join(paths::OVERLAY))?)?;
     let derived_now = parse_yaml(&read(&root.join(paths::DERIVED))?)?;
+    // One copy for every scenario: each writes all three files of the pipeline into it.
+    let copy = tempfile::Builder::new().prefix("phasetwo-spec-drill-").tempdir()?;
+    copy_tracked_files(&root, copy.path())?;
     let mut wrong = 0;
     for scenario in &SCENARIOS {
         println!("{}", scenario.name);
         let mut changed = upstream.clone();
         (scenario.change)(&mut changed)?;
         let changed_text = serde_yaml_ng::to_string(&changed)?;
-        let mut overlay = overlay.clone();
-        let mut derived = derive_spec(&changed_text, &serde_yaml_ng::to_string(&overlay)?);
+        let mut overlay_text = serde_yaml_ng::to_string(&overlay)?;
+        let mut derived = derive_spec(&changed_text, &overlay_text);
         let refused = derived.is_err();
         if let (Err(e), Some(follow_up)) = (&derived, scenario.overlay_follow_up) {
             println!("  spec: refused ({e}); the overlay follows the change");
-            follow_up(&mut overlay)?;
-            derived = derive_spec(&changed_text, &serde_yaml_ng::to_string(&overlay)?);
+            let mut followed = overlay.clone();
+            follow_up(&mut followed)?;
+            overlay_text = serde_yaml_ng::to_string(&followed)?;
+            derived = derive_spec(&changed_text, &overlay_text);
         }
         let derived = derived?;
         let wire: Vec<String> = diff::diff(&derived_now, &parse_yaml(&derived)?)
@@ -169,12 +174,10 @@ pub fn drill() -> Result<ExitCode> {
             .map(|change| format!("\n    {change}"))
             .collect();
         println!("  wire:{}", wire.concat());
-        let copy = copy_workspace(&root)?;
-        std::fs::write(copy.join(paths::UPSTREAM), &changed_text)?;
-        std::fs::write(copy.join(paths::OVERLAY), serde_yaml_ng::to_string(&overlay)?)?;
-        std::fs::write(copy.join(paths::DERIVED), &derived)?;
-        let minor_is_enough = semver_check_client(&root, &copy)?;
-        std::fs::remove_dir_all(&copy)?;
+        std::fs::write(copy.path().join(paths::UPSTREAM), &changed_text)?;
+        std::fs::write(copy.path().join(paths::OVERLAY), &overlay_text)?;
+        std::fs::write(copy.path().join(paths::DERIVED), &derived)?;
+        let minor_is_enough = semver_check_client(&root, copy.path())?;
         // The pipeline must refuse exactly the changes that need a follow-up.
         let as_expected =
             minor_is_enough != scenario.breaking && refused == scenario.overlay_follow_up.is_some();
@@ -210,17 +213,12 @@ fn semver_check_client(root: &Path, copy: &Path) -> Result<bool> {
     Ok(status.success())
 }
 
-/// The files git tracks, as they are in the working tree, copied to a new directory.
-fn copy_workspace(root: &Path) -> Result<PathBuf> {
+/// Copies the files git tracks under `root`, as they are in the working tree, into `copy`.
+fn copy_tracked_files(root: &Path, copy: &Path) -> Result<()> {
     let listed = Command::new("git").current_dir(root).args(["ls-files", "-z"]).output()?;
     if !listed.status.success() {
         return Err("git ls-files failed: the drill copies a git checkout".into());
     }
-    let copy = std::env::temp_dir().join(format!(
-        "phasetwo-spec-drill-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
-    ));
     for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
         let relative = Path::new(std::str::from_utf8(file)?);
         let from = root.join(relative);
@@ -231,7 +229,7 @@ fn copy_workspace(root: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(to.parent().expect("a file has a directory"))?;
         std::fs::copy(&from, &to)?;
     }
-    Ok(copy)
+    Ok(())
 }
 
 /// Installs cargo-semver-checks when `cargo semver-checks` is missing (a few minutes, once).

@@ -107,6 +107,9 @@ fn phasetwo_fake_has_a_help_text_and_refuses_unknown_flags() {
     for flag in ["--member", "--view-token", "--invitee-token", "--other-org", "--role"] {
         assert!(text.contains(flag), "{flag} in:\n{text}");
     }
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
     for bad in [&["--bogus", "x"][..], &["--realm"], &["--token-lifetime", "soon"]] {
         let output = run(bad);
         assert_eq!(output.status.code(), Some(2), "{bad:?}");
